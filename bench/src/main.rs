@@ -1,0 +1,155 @@
+//! `sluice-bench`: runs sluiced and NF processes and prints throughput, per-hop cost,
+//! latency percentiles and memory. Build everything in release first:
+//! `cargo build --release --workspace && target/release/sluice-bench`.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use sluice_tests::{port, Daemon, NfProc, TestDir};
+
+/// Benchmarks of the single-host data plane (figures go in BENCHMARKS.md).
+#[derive(Parser)]
+struct Args {
+    /// Seconds each measurement runs.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Run only these: speed, pipeline, chains, memory (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Chain lengths to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    lengths: Vec<usize>,
+}
+
+fn manager(mode: &str, threads: u8, cores: &str) -> String {
+    format!(
+        "[manager]\nsocket = \"{{socket}}\"\nrun_mode = \"{mode}\"\nthreads = {threads}\ncores = [{cores}]\nconsole = false\nstats_interval = 0.5\n\n[pool]\nslots = 32768\nring_size = 4096\n"
+    )
+}
+
+fn services(n: usize) -> String {
+    (1..=n).map(|i| format!("[[services]]\nid = {i}\nname = \"f{i}\"\n\n")).collect()
+}
+
+fn gen_sink(chain: &[String]) -> String {
+    let steps: Vec<String> = chain.iter().map(|s| format!("\"{s}\"")).collect();
+    format!(
+        "[[ports]]\nname = \"gen\"\nkind = \"generator\"\nsize = 64\nflows = 1024\n\n[[ports]]\nname = \"sink\"\nkind = \"null\"\n\n[[chains]]\nname = \"main\"\nsteps = [{}, \"port:sink\"]\n",
+        steps.join(", ")
+    )
+}
+
+/// Packets per second leaving `sink` over `secs`, after a warm-up.
+fn sink_rate(d: &Daemon, secs: f64) -> f64 {
+    std::thread::sleep(Duration::from_millis(700));
+    let a = d.stats();
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let b = d.stats();
+    (port(&b, "sink").tx - port(&a, "sink").tx) as f64 / t0.elapsed().as_secs_f64()
+}
+
+fn rss_kib(pid: u32) -> (u64, u64, u64) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |k: &str| {
+        s.lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("RssAnon:"), field("RssShmem:"))
+}
+
+fn speed_tester(secs: f64, latency: bool) -> String {
+    let dir = TestDir::new("bench-speed");
+    let d = Daemon::start_with(&dir, &(manager("poll", 1, "0") + &services(1)), "warn");
+    let ttl = secs.to_string();
+    let mut args = vec!["--mode", "poll", "--packets", "512", "--ttl", &ttl];
+    if latency {
+        args.push("--latency");
+    }
+    let mut nf = NfProc::spawn_with(&dir, &d, "sluice-speed-tester", "f1", "st", &args, Some(1));
+    nf.wait(Duration::from_secs_f64(secs + 30.0));
+    let out = nf.output();
+    out.lines().find(|l| l.contains("summary")).unwrap_or("no summary line").to_string()
+}
+
+fn pipeline(secs: f64) -> (f64, (u64, u64, u64), (u64, u64, u64)) {
+    let dir = TestDir::new("bench-pipeline");
+    let d = Daemon::start_with(
+        &dir,
+        &(manager("poll", 1, "0") + &services(1) + &gen_sink(&["f1".into()])),
+        "warn",
+    );
+    let rest = rss_kib(d.pid());
+    let _nf = NfProc::spawn_with(&dir, &d, "sluice-forward", "f1", "fwd", &["--mode", "poll"], Some(1));
+    d.wait_running(1);
+    let r = sink_rate(&d, secs);
+    let load = rss_kib(d.pid());
+    (r, rest, load)
+}
+
+fn colocated(n: usize, secs: f64) -> f64 {
+    let dir = TestDir::new(&format!("bench-group{n}"));
+    let names: Vec<String> = (1..=n).map(|i| format!("f{i}")).collect();
+    let d = Daemon::start_with(&dir, &(manager("poll", 1, "0") + &services(n) + &gen_sink(&names)), "warn");
+    let group: String = names
+        .iter()
+        .map(|s| format!("[[member]]\nnf = \"forward\"\nservice = \"{s}\"\nname = \"{s}\"\n\n"))
+        .collect();
+    let cfg = dir.path("group.toml");
+    std::fs::write(&cfg, group).expect("write group config");
+    let cfgs = cfg.display().to_string();
+    let _g = NfProc::spawn_group(&dir, &d, &["--config", &cfgs, "--mode", "poll"], Some(1));
+    d.wait_running(n);
+    sink_rate(&d, secs)
+}
+
+fn process_chain(n: usize, secs: f64) -> f64 {
+    let dir = TestDir::new(&format!("bench-chain{n}"));
+    let names: Vec<String> = (1..=n).map(|i| format!("f{i}")).collect();
+    let d = Daemon::start_with(&dir, &(manager("shared-core", 1, "") + &services(n) + &gen_sink(&names)), "warn");
+    let _nfs: Vec<NfProc> = names
+        .iter()
+        .map(|s| NfProc::spawn(&dir, &d, "sluice-forward", s, s, &["--mode", "shared-core"]))
+        .collect();
+    d.wait_running(n);
+    sink_rate(&d, secs)
+}
+
+fn main() {
+    let a = Args::parse();
+    let want = |k: &str| a.only.is_empty() || a.only.iter().any(|o| o == k);
+    println!("sluice-bench: {} s per figure, 64-byte frames, {} cores", a.seconds, std::thread::available_parallelism().map_or(0, |n| n.get()));
+    if want("speed") {
+        println!("\n== speed-tester looping through one NF (poll mode, NF on core 1)");
+        println!("{}", speed_tester(a.seconds, false));
+        println!("with --latency: {}", speed_tester(a.seconds, true));
+    }
+    if want("pipeline") || want("memory") {
+        println!("\n== generator -> NF process -> sink (poll; manager core 0, NF core 1)");
+        let (r, rest, load) = pipeline(a.seconds);
+        println!("throughput: {:.2} Mpps", r / 1e6);
+        println!("sluiced memory at rest:    VmRSS {} KiB (anon {} KiB, shared region {} KiB)", rest.0, rest.1, rest.2);
+        println!("sluiced memory under load: VmRSS {} KiB (anon {} KiB, shared region {} KiB)", load.0, load.1, load.2);
+    }
+    if want("chains") {
+        println!("\n== chains of forward NFs: generator -> N NFs -> sink");
+        println!("{:>3} {:>24} {:>10} {:>12} {:>28}", "N", "co-located (poll) Mpps", "vs N=1", "ns/NF/pkt", "processes (shared-core) Mpps");
+        let mut base = None;
+        for &n in &a.lengths {
+            let co = colocated(n, a.seconds);
+            let b = *base.get_or_insert(co);
+            let pr = process_chain(n, a.seconds);
+            println!(
+                "{:>3} {:>24.2} {:>9.0}% {:>12.2} {:>28.2}",
+                n,
+                co / 1e6,
+                100.0 * co / b,
+                1e9 / co / n as f64,
+                pr / 1e6
+            );
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! Configuration of ports: the manager's TOML `[[ports]]` tables.
+//!
+//! Each table names the port and picks its kind; the remaining keys belong to the kind:
+//!
+//! ```toml
+//! [[ports]]
+//! name = "gen0"
+//! kind = "generator"
+//! size = 64
+//! flows = 16
+//!
+//! [[ports]]
+//! name = "sink"
+//! kind = "null"
+//!
+//! [[ports]]
+//! name = "trace"
+//! kind = "pcap"
+//! read = "in.pcap"
+//! write = "out.pcapng"
+//! ```
+//!
+//! Unknown keys are refused. Values are checked when the port is opened ([`crate::open`]),
+//! where errors can name the port.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// One `[[ports]]` table: a named port of some kind.
+///
+/// Deserialised from a flat table `{ name, kind, ...fields of the kind }`; a key the kind does
+/// not know is an error naming it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(from = "RawPort")]
+pub struct PortConfig {
+    /// Port name, used in logs, stats and errors. Required.
+    pub name: String,
+    /// Kind of port and its settings (the `kind` key: `generator`, `null` or `pcap`).
+    pub kind: PortKind,
+}
+
+/// Kind of port with its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PortKind {
+    /// `kind = "generator"`: synthetic UDP traffic, receive only.
+    Generator(GeneratorConfig),
+    /// `kind = "null"`: a transmit sink that counts and frees every frame. No other keys.
+    Null,
+    /// `kind = "pcap"`: replay a capture file (receive) and/or record one (transmit).
+    Pcap(PcapConfig),
+}
+
+impl PortKind {
+    /// The `kind` value of this kind in the configuration.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PortKind::Generator(_) => "generator",
+            PortKind::Null => "null",
+            PortKind::Pcap(_) => "pcap",
+        }
+    }
+}
+
+/// Order in which a generator picks its flows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pattern {
+    /// `"round-robin"`: flow 0, 1, ..., flows-1, 0, 1, ... (the default).
+    #[default]
+    RoundRobin,
+    /// `"random"`: a uniformly random flow for every frame (xorshift, fixed seed).
+    Random,
+}
+
+/// Defines a kind's public settings struct (with its documented defaults) and the private
+/// struct that deserialises a `[[ports]]` table of that kind (`name` + the same keys, unknown
+/// keys refused), from one list of fields.
+macro_rules! kind_config {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident / $raw:ident {
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty = $default:expr, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name { $( $field: $default, )* }
+            }
+        }
+
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct $raw {
+            name: String,
+            $( #[serde(default)] $field: Option<$ty>, )*
+        }
+
+        impl $raw {
+            fn split(self) -> (String, $name) {
+                let d = $name::default();
+                (self.name, $name { $( $field: self.$field.unwrap_or(d.$field), )* })
+            }
+        }
+    };
+}
+
+kind_config! {
+    /// Settings of a `generator` port (like openNetVM's load generator): UDP frames built
+    /// once per flow at open and copied into slots at the requested rate.
+    pub struct GeneratorConfig / RawGenerator {
+        /// Frame length in bytes without the FCS. Default 64. At least 42 (IPv4) or 62 (IPv6)
+        /// and at most the region's data room.
+        size: usize = 64,
+        /// Frames per second; 0 = as fast as possible. Default 0.
+        rate_pps: f64 = 0.0,
+        /// Number of distinct UDP 5-tuples: flow `i` uses source port `src_port + i`
+        /// (wrapping), and beyond 65536 flows also a different source address. Default 1.
+        flows: u32 = 1,
+        /// Order of the flows: `"round-robin"` or `"random"`. Default `"round-robin"`.
+        pattern: Pattern = Pattern::RoundRobin,
+        /// Frames to send in total; 0 = endless. Default 0. The port is exhausted after them.
+        count: u64 = 0,
+        /// Source MAC address. Default `"02:00:00:00:00:01"`.
+        src_mac: String = "02:00:00:00:00:01".into(),
+        /// Destination MAC address. Default `"02:00:00:00:00:02"`.
+        dst_mac: String = "02:00:00:00:00:02".into(),
+        /// Source IP address, IPv4 or IPv6 (same family as `dst_ip`). Default `"10.0.0.1"`.
+        src_ip: String = "10.0.0.1".into(),
+        /// Destination IP address. Default `"10.0.1.1"`.
+        dst_ip: String = "10.0.1.1".into(),
+        /// UDP source port of flow 0. Default 1024.
+        src_port: u16 = 1024,
+        /// UDP destination port. Default 5001.
+        dst_port: u16 = 5001,
+        /// When true, every other frame of each flow goes the reverse way (MACs, addresses and
+        /// ports swapped), as a two-way conversation would. Default false.
+        bidirectional: bool = false,
+    }
+}
+
+kind_config! {
+    /// Settings of a `pcap` port: replay a capture file on receive and/or record transmitted
+    /// frames to one. At least one of `read` and `write` is required.
+    pub struct PcapConfig / RawPcap {
+        /// Capture file (pcap or pcapng, Ethernet) to replay. Default: none (no receive half).
+        read: Option<PathBuf> = None,
+        /// File to record transmitted frames to: pcapng if its name ends in `.pcapng`, else
+        /// pcap (nanosecond timestamps). Truncated at open. Default: none (no transmit half).
+        write: Option<PathBuf> = None,
+        /// Times to replay `read`; 0 = forever. Default 1.
+        loops: u32 = 1,
+        /// Replay rate in frames per second; 0 = as fast as possible. Default 0.
+        rate_pps: f64 = 0.0,
+        /// Longest frame stored when recording (longer ones are clipped). Default 65535.
+        snaplen: u32 = 65535,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNull {
+    name: String,
+}
+
+/// The table as written: internally tagged by `kind`, each variant holding `name` and its
+/// own keys, so that `deny_unknown_fields` works (it does not together with `flatten`).
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+enum RawPort {
+    Generator(RawGenerator),
+    Null(RawNull),
+    Pcap(RawPcap),
+}
+
+impl From<RawPort> for PortConfig {
+    fn from(raw: RawPort) -> PortConfig {
+        match raw {
+            RawPort::Generator(g) => {
+                let (name, cfg) = g.split();
+                PortConfig {
+                    name,
+                    kind: PortKind::Generator(cfg),
+                }
+            }
+            RawPort::Null(n) => PortConfig {
+                name: n.name,
+                kind: PortKind::Null,
+            },
+            RawPort::Pcap(p) => {
+                let (name, cfg) = p.split();
+                PortConfig {
+                    name,
+                    kind: PortKind::Pcap(cfg),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        ports: Vec<PortConfig>,
+    }
+
+    fn parse(s: &str) -> Result<Vec<PortConfig>, toml::de::Error> {
+        toml::from_str::<File>(s).map(|f| f.ports)
+    }
+
+    #[test]
+    fn generator_defaults_and_values() {
+        let ports = parse(
+            r#"
+            [[ports]]
+            name = "gen0"
+            kind = "generator"
+
+            [[ports]]
+            name = "gen1"
+            kind = "generator"
+            size = 128
+            rate_pps = 1_000_000
+            flows = 100
+            pattern = "random"
+            count = 5000
+            src_mac = "02:00:00:00:00:0a"
+            dst_mac = "02:00:00:00:00:0b"
+            src_ip = "fd00::1"
+            dst_ip = "fd00::2"
+            src_port = 2000
+            dst_port = 53
+            bidirectional = true
+            "#,
+        )
+        .unwrap();
+        assert_eq!(ports.len(), 2);
+        assert_eq!(ports[0].name, "gen0");
+        assert_eq!(
+            ports[0].kind,
+            PortKind::Generator(GeneratorConfig::default())
+        );
+        let PortKind::Generator(g) = &ports[1].kind else {
+            panic!("not a generator")
+        };
+        assert_eq!(
+            *g,
+            GeneratorConfig {
+                size: 128,
+                rate_pps: 1e6,
+                flows: 100,
+                pattern: Pattern::Random,
+                count: 5000,
+                src_mac: "02:00:00:00:00:0a".into(),
+                dst_mac: "02:00:00:00:00:0b".into(),
+                src_ip: "fd00::1".into(),
+                dst_ip: "fd00::2".into(),
+                src_port: 2000,
+                dst_port: 53,
+                bidirectional: true,
+            }
+        );
+        let d = GeneratorConfig::default();
+        assert_eq!(
+            (d.size, d.flows, d.count, d.src_port, d.dst_port),
+            (64, 1, 0, 1024, 5001)
+        );
+        assert_eq!(d.pattern, Pattern::RoundRobin);
+        assert_eq!(ports[1].kind.name(), "generator");
+    }
+
+    #[test]
+    fn null_and_pcap() {
+        let ports = parse(
+            r#"
+            [[ports]]
+            name = "sink"
+            kind = "null"
+
+            [[ports]]
+            name = "replay"
+            kind = "pcap"
+            read = "/tmp/in.pcap"
+
+            [[ports]]
+            name = "both"
+            kind = "pcap"
+            read = "in.pcapng"
+            write = "out.pcapng"
+            loops = 0
+            rate_pps = 1000.5
+            snaplen = 128
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            ports[0],
+            PortConfig {
+                name: "sink".into(),
+                kind: PortKind::Null
+            }
+        );
+        assert_eq!(
+            ports[1].kind,
+            PortKind::Pcap(PcapConfig {
+                read: Some("/tmp/in.pcap".into()),
+                ..Default::default()
+            })
+        );
+        assert_eq!(
+            ports[2].kind,
+            PortKind::Pcap(PcapConfig {
+                read: Some("in.pcapng".into()),
+                write: Some("out.pcapng".into()),
+                loops: 0,
+                rate_pps: 1000.5,
+                snaplen: 128,
+            })
+        );
+        let d = PcapConfig::default();
+        assert_eq!((d.loops, d.rate_pps, d.snaplen), (1, 0.0, 65535));
+    }
+
+    #[test]
+    fn readme_examples_parse() {
+        let readme = include_str!("../README.md");
+        let mut blocks = 0;
+        for chunk in readme.split("```toml").skip(1) {
+            let toml = chunk.split("```").next().unwrap();
+            let ports = parse(toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+            assert_eq!(ports.len(), 1);
+            blocks += 1;
+        }
+        assert_eq!(blocks, 3);
+        // The module docs' example too.
+        let doc: String = include_str!("config.rs")
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+            .collect();
+        let toml = doc
+            .split("```toml")
+            .nth(1)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap();
+        assert_eq!(parse(toml).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn unknown_fields_and_kinds_are_refused() {
+        let e = parse(
+            r#"
+            [[ports]]
+            name = "gen0"
+            kind = "generator"
+            sise = 64
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown field `sise`"), "{e}");
+
+        // A key of another kind is unknown too.
+        let e = parse("[[ports]]\nname = \"s\"\nkind = \"null\"\nloops = 2\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `loops`"), "{e}");
+
+        let e = parse("[[ports]]\nname = \"x\"\nkind = \"dpdk\"\n").unwrap_err();
+        assert!(e.to_string().contains("dpdk"), "{e}");
+
+        let e = parse("[[ports]]\nkind = \"null\"\n").unwrap_err();
+        assert!(e.to_string().contains("name"), "{e}");
+
+        let e = parse("[[ports]]\nname = \"g\"\nkind = \"generator\"\npattern = \"zigzag\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("zigzag"), "{e}");
+    }
+}

@@ -1,0 +1,516 @@
+//! The manager's data-plane threads.
+//!
+//! RX: ports → flow director / default chain → first step (an NF's rx ring, or out a port).
+//! TX: every NF's tx ring (and the RX thread's own) → validate → port TX, free, or re-route.
+//! Both work in bursts; nothing here allocates, locks or logs per packet. The control plane
+//! publishes flow rules and the list of active instances by atomic swap.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use sluice_ctl::RunMode;
+use sluice_port::{PortStats, RxPort, TxPort};
+use sluice_shm::{
+    drop_reason, owner, ActionCode, Counter, EventFd, Region, SlotMeta, Step,
+};
+use sluice_wire::{flow_hash, FlowKey};
+
+/// Packets moved at once.
+pub const BURST: usize = 32;
+/// Idle polls before a shared-core data-plane thread sleeps.
+const SPINS_BEFORE_SLEEP: u32 = 128;
+
+/// Drop counters by reason, one writer each.
+pub struct Drops(pub [AtomicU64; drop_reason::COUNT]);
+
+impl Default for Drops {
+    fn default() -> Self {
+        Drops::new()
+    }
+}
+
+impl Drops {
+    /// All zero.
+    pub fn new() -> Drops {
+        Drops(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+
+    #[inline]
+    fn bump(&self, reason: u8, n: u64) {
+        if let Some(c) = self.0.get(reason as usize) {
+            c.bump(n);
+        }
+    }
+
+    /// Add from any thread (control plane).
+    pub fn add(&self, reason: u8, n: u64) {
+        if let Some(c) = self.0.get(reason as usize) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Flow-director rules: exact 5-tuple → chain id.
+pub type FlowTable = HashMap<FlowKey, u16>;
+
+/// A port as the control plane sees it.
+pub struct PortInfo {
+    /// Name from the config.
+    pub name: String,
+    /// Kind name.
+    pub kind: &'static str,
+    /// Counters.
+    pub stats: Arc<PortStats>,
+    /// Can transmit.
+    pub has_tx: bool,
+}
+
+/// State shared by the data-plane threads and the control plane.
+pub struct Shared {
+    /// The packet region.
+    pub region: Region,
+    /// Doorbells of every instance slot (0 = the manager's TX thread).
+    pub wakers: Vec<EventFd>,
+    /// Flow-director rules.
+    pub flows: ArcSwap<FlowTable>,
+    /// Default chain per port.
+    pub port_chain: Vec<Option<u16>>,
+    /// Instance ids whose tx rings the TX thread drains (always includes 0).
+    pub active: ArcSwap<Vec<u16>>,
+    /// Drops counted by the RX thread.
+    pub rx_drops: Drops,
+    /// Drops counted by the TX thread.
+    pub tx_drops: Drops,
+    /// Drops counted by the control plane (reclaimed buffers of dead NFs).
+    pub ctl_drops: Drops,
+    /// Bad descriptors seen on each instance's tx ring.
+    pub bad_desc: Vec<AtomicU64>,
+    /// Buffers granted to NFs (they enter the accounting like received packets).
+    pub nf_alloc: AtomicU64,
+    /// Ports, by id.
+    pub ports: Vec<PortInfo>,
+    /// Ports receive only while this is set (see `manager.wait_for_chains`).
+    pub rx_enabled: AtomicBool,
+    /// Set when every receiving port is exhausted.
+    pub rx_exhausted: AtomicBool,
+    /// Run mode.
+    pub mode: RunMode,
+    /// Tells the data-plane threads to finish.
+    pub stop: AtomicBool,
+}
+
+impl Shared {
+    /// Sum of drops by reason over every counter set.
+    pub fn drops(&self) -> [u64; drop_reason::COUNT] {
+        std::array::from_fn(|i| {
+            self.rx_drops.0[i].get() + self.tx_drops.0[i].get() + self.ctl_drops.0[i].get()
+        })
+    }
+}
+
+/// Per-destination buffers for NF rx rings, flushed once per burst.
+struct NfSender {
+    bufs: Vec<Vec<u32>>,
+    dirty: Vec<u16>,
+}
+
+impl NfSender {
+    fn new(max_nfs: u16) -> NfSender {
+        NfSender {
+            bufs: (0..max_nfs).map(|_| Vec::with_capacity(BURST * 2)).collect(),
+            dirty: Vec::with_capacity(max_nfs as usize),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, iid: u16, slot: u32) {
+        let b = &mut self.bufs[iid as usize];
+        if b.is_empty() {
+            self.dirty.push(iid);
+        }
+        b.push(slot);
+    }
+
+    /// Enqueue everything; a full ring is a counted drop. Wakes sleeping NFs.
+    fn flush(&mut self, sh: &Shared, drops: &Drops, free: &mut Vec<u32>) {
+        let rsv = &sh.region.instance(0).reservation;
+        while let Some(iid) = self.dirty.pop() {
+            let buf = &mut self.bufs[iid as usize];
+            let sent = sh.region.rx_ring(iid).enqueue_mp(buf, rsv);
+            if sent < buf.len() {
+                let lost = (buf.len() - sent) as u64;
+                sh.region.instance(iid).stats.rx_drop_full.fetch_add(lost, Ordering::Relaxed);
+                drops.bump(drop_reason::RING_FULL, lost);
+                free.extend_from_slice(&buf[sent..]);
+            }
+            if sent > 0 && sh.region.instance(iid).take_wakeup() {
+                sh.wakers[iid as usize].notify();
+            }
+            buf.clear();
+        }
+    }
+}
+
+/// Where a packet goes next, decided by the manager.
+enum Dest {
+    Nf(u16),
+    Port(u16),
+    Drop(u8),
+}
+
+/// Resolve a chain step for a packet the manager holds; sets the metadata for the hop.
+#[inline]
+fn resolve(region: &Region, meta: &mut SlotMeta, step: Option<Step>) -> Dest {
+    match step {
+        None => Dest::Drop(drop_reason::CHAIN_END),
+        Some(Step::Out(p)) => {
+            if p >= region.num_ports() {
+                return Dest::Drop(drop_reason::BAD_DESTINATION);
+            }
+            meta.action = ActionCode::Out as u8;
+            meta.destination = p;
+            Dest::Port(p)
+        }
+        Some(Step::ToService(s)) => {
+            let Some(table) = region.service(s) else {
+                return Dest::Drop(drop_reason::BAD_DESTINATION);
+            };
+            match table.pick(meta.flow_hash) {
+                None => Dest::Drop(drop_reason::NO_INSTANCE),
+                Some(iid) => {
+                    meta.action = ActionCode::ToService as u8;
+                    meta.destination = s;
+                    meta.owner = iid;
+                    Dest::Nf(iid)
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps a shared-core data-plane thread when it has had nothing to do for a while.
+struct Idle {
+    spins: u32,
+    mode: RunMode,
+}
+
+impl Idle {
+    fn new(mode: RunMode) -> Idle {
+        Idle { spins: 0, mode }
+    }
+
+    /// Returns true when the caller should sleep now.
+    fn tick(&mut self, work: usize) -> bool {
+        if work > 0 {
+            self.spins = 0;
+            return false;
+        }
+        self.spins += 1;
+        if self.mode == RunMode::SharedCore && self.spins > SPINS_BEFORE_SLEEP {
+            self.spins = 0;
+            return true;
+        }
+        std::hint::spin_loop();
+        false
+    }
+}
+
+/// The RX side: ports in, first hop out.
+pub struct RxWorker {
+    sh: Arc<Shared>,
+    ports: Vec<(u16, Box<dyn RxPort>, bool)>,
+    nfs: NfSender,
+    to_tx: Vec<u32>,
+    free: Vec<u32>,
+    idle: Idle,
+}
+
+impl RxWorker {
+    /// A worker over the receiving halves `ports` (port id, half).
+    pub fn new(sh: Arc<Shared>, ports: Vec<(u16, Box<dyn RxPort>)>) -> RxWorker {
+        let ports = ports.into_iter().map(|(id, p)| (id, p, false)).collect();
+        RxWorker {
+            nfs: NfSender::new(sh.region.max_nfs()),
+            to_tx: Vec::with_capacity(BURST * 4),
+            free: Vec::with_capacity(BURST * 4),
+            idle: Idle::new(sh.mode),
+            ports,
+            sh,
+        }
+    }
+
+    /// One pass over every port. Returns packets received.
+    pub fn poll(&mut self) -> usize {
+        let mut slots = [0u32; BURST];
+        let mut total = 0;
+        let sh = &*self.sh;
+        if !sh.rx_enabled.load(Ordering::Relaxed) {
+            return 0;
+        }
+        let region = &sh.region;
+        let flows = sh.flows.load();
+        for (id, port, done) in &mut self.ports {
+            let n = port.rx_burst(region, &mut slots);
+            if n == 0 {
+                if !*done && port.exhausted() {
+                    *done = true;
+                }
+                continue;
+            }
+            total += n;
+            let hashed = port.provides_flow_hash();
+            for &s in &slots[..n] {
+                // SAFETY: the port just filled this slot for us (owner = manager).
+                let meta = unsafe { &mut *region.meta(s) };
+                // SAFETY: the port set data_off/len within the slot.
+                let frame = unsafe { region.frame_mut(s, meta.data_off, meta.len) };
+                if !hashed {
+                    meta.flow_hash = flow_hash(frame);
+                }
+                meta.in_port = *id;
+                meta.src = 0;
+                meta.chain_index = 0;
+                let chain = match flows.is_empty() {
+                    true => None,
+                    false => FlowKey::parse(frame).and_then(|k| flows.get(&k).copied()),
+                }
+                .or(sh.port_chain[*id as usize]);
+                let step = chain.and_then(|c| region.chain(c)).and_then(|c| c.step(0));
+                match chain {
+                    Some(c) => meta.chain = c,
+                    None => {
+                        sh.rx_drops.bump(drop_reason::CHAIN_END, 1);
+                        self.free.push(s);
+                        continue;
+                    }
+                }
+                match resolve(region, meta, step) {
+                    Dest::Nf(iid) => self.nfs.push(iid, s),
+                    Dest::Port(_) => self.to_tx.push(s),
+                    Dest::Drop(r) => {
+                        sh.rx_drops.bump(r, 1);
+                        self.free.push(s);
+                    }
+                }
+            }
+            self.nfs.flush(sh, &sh.rx_drops, &mut self.free);
+        }
+        if !self.to_tx.is_empty() {
+            // The RX thread is the only producer of instance 0's tx ring.
+            let ring = region.tx_ring(0);
+            let mut sent = 0;
+            while sent < self.to_tx.len() && !sh.stop.load(Ordering::Relaxed) {
+                sent += ring.enqueue_sp(&self.to_tx[sent..]);
+            }
+            self.free.extend_from_slice(&self.to_tx[sent..]);
+            if sent < self.to_tx.len() {
+                sh.rx_drops.bump(drop_reason::RING_FULL, (self.to_tx.len() - sent) as u64);
+            }
+            self.to_tx.clear();
+        }
+        if !self.free.is_empty() {
+            region.free(&self.free);
+            self.free.clear();
+        }
+        if total == 0 && self.ports.iter().all(|p| p.2) {
+            sh.rx_exhausted.store(true, Ordering::Relaxed);
+        }
+        total
+    }
+
+    /// Run until told to stop.
+    pub fn run(mut self) {
+        while !self.sh.stop.load(Ordering::Relaxed) {
+            let n = self.poll();
+            if self.idle.tick(n) {
+                // Ports in this build have no doorbell: back off briefly.
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    }
+}
+
+/// The TX side: NF tx rings in, ports (or the next NF) out.
+pub struct TxWorker {
+    sh: Arc<Shared>,
+    ports: Vec<Option<Box<dyn TxPort>>>,
+    port_bufs: Vec<Vec<u32>>,
+    nfs: NfSender,
+    free: Vec<u32>,
+    idle: Idle,
+    idle_flushed: bool,
+}
+
+impl TxWorker {
+    /// A worker over the transmitting halves, indexed by port id (None = cannot transmit).
+    pub fn new(sh: Arc<Shared>, ports: Vec<Option<Box<dyn TxPort>>>) -> TxWorker {
+        TxWorker {
+            port_bufs: ports.iter().map(|_| Vec::with_capacity(BURST * 4)).collect(),
+            nfs: NfSender::new(sh.region.max_nfs()),
+            free: Vec::with_capacity(BURST * 4),
+            idle: Idle::new(sh.mode),
+            idle_flushed: true,
+            ports,
+            sh,
+        }
+    }
+
+    /// One pass over every active tx ring. Returns packets handled.
+    pub fn poll(&mut self) -> usize {
+        let sh = &*self.sh;
+        let region = &sh.region;
+        let drops = &sh.tx_drops;
+        let area = region.data_area();
+        let mut slots = [0u32; BURST];
+        let mut total = 0;
+        let active = sh.active.load();
+        for &iid in active.iter() {
+            let n = region.tx_ring(iid).dequeue_sc(&mut slots);
+            total += n;
+            for &s in &slots[..n] {
+                if !region.valid_slot(s) {
+                    sh.bad_desc[iid as usize].bump(1);
+                    continue;
+                }
+                // SAFETY: a valid slot index, handed to the manager through the tx ring.
+                let meta = unsafe { &mut *region.meta(s) };
+                if meta.owner != owner::MANAGER {
+                    // Not a buffer handed to us (double hand-back or a forged index): leave
+                    // it alone, whoever holds it.
+                    sh.bad_desc[iid as usize].bump(1);
+                    continue;
+                }
+                if meta.data_off as usize + meta.len as usize > area {
+                    sh.bad_desc[iid as usize].bump(1);
+                    drops.bump(drop_reason::BAD_DESCRIPTOR, 1);
+                    self.free.push(s);
+                    continue;
+                }
+                let dest = match ActionCode::from_u8(meta.action) {
+                    Some(ActionCode::Drop) => {
+                        let r = meta.drop_reason;
+                        Dest::Drop(if (r as usize) < drop_reason::COUNT && r != 0 {
+                            r
+                        } else {
+                            drop_reason::NF_ACTION
+                        })
+                    }
+                    Some(ActionCode::Out) => resolve(region, meta, Some(Step::Out(meta.destination))),
+                    Some(ActionCode::ToService) => {
+                        resolve(region, meta, Some(Step::ToService(meta.destination)))
+                    }
+                    Some(ActionCode::Next) => {
+                        meta.chain_index = meta.chain_index.wrapping_add(1);
+                        let step = region.chain(meta.chain).and_then(|c| c.step(meta.chain_index as usize));
+                        resolve(region, meta, step)
+                    }
+                    None => {
+                        sh.bad_desc[iid as usize].bump(1);
+                        Dest::Drop(drop_reason::BAD_DESCRIPTOR)
+                    }
+                };
+                match dest {
+                    Dest::Port(p) => match self.ports.get(p as usize) {
+                        Some(Some(_)) => self.port_bufs[p as usize].push(s),
+                        _ => {
+                            drops.bump(drop_reason::PORT_DOWN, 1);
+                            self.free.push(s);
+                        }
+                    },
+                    Dest::Nf(to) => self.nfs.push(to, s),
+                    Dest::Drop(r) => {
+                        if r == drop_reason::BAD_DESTINATION {
+                            sh.bad_desc[iid as usize].bump(1);
+                        }
+                        drops.bump(r, 1);
+                        self.free.push(s);
+                    }
+                }
+            }
+        }
+        for (p, buf) in self.port_bufs.iter_mut().enumerate() {
+            if buf.is_empty() {
+                continue;
+            }
+            let port = self.ports[p].as_mut().expect("buffers only fill for ports with TX");
+            let taken = port.tx_burst(region, buf);
+            if taken < buf.len() {
+                drops.bump(drop_reason::PORT_TX_FULL, (buf.len() - taken) as u64);
+                self.free.extend_from_slice(&buf[taken..]);
+            }
+            buf.clear();
+        }
+        self.nfs.flush(sh, drops, &mut self.free);
+        if !self.free.is_empty() {
+            region.free(&self.free);
+            self.free.clear();
+        }
+        if total > 0 {
+            self.idle_flushed = false;
+        } else if !self.idle_flushed {
+            self.flush_ports();
+        }
+        total
+    }
+
+    fn flush_ports(&mut self) {
+        for p in self.ports.iter_mut().flatten() {
+            p.flush();
+        }
+        self.idle_flushed = true;
+    }
+
+    /// Sleep until an NF rings the manager's doorbell or `max` passes.
+    fn sleep(&self, max: Duration) {
+        let me = self.sh.region.instance(0);
+        me.announce_sleep();
+        let pending = self.sh.active.load().iter().any(|&i| !self.sh.region.tx_ring(i).is_empty());
+        if me.still_idle(pending || self.sh.stop.load(Ordering::Relaxed)) {
+            self.sh.wakers[0].wait(max);
+            me.sleeping.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Run until told to stop, then drain and flush.
+    pub fn run(mut self) {
+        while !self.sh.stop.load(Ordering::Relaxed) {
+            let n = self.poll();
+            if self.idle.tick(n) {
+                self.sleep(Duration::from_millis(1));
+            }
+        }
+        self.finish();
+    }
+
+    /// Drain what is left and flush the ports (at shutdown).
+    pub fn finish(&mut self) {
+        while self.poll() > 0 {}
+        self.flush_ports();
+    }
+}
+
+/// Both sides in one thread (`threads = 1`).
+pub fn run_combined(mut rx: RxWorker, mut tx: TxWorker) {
+    while !tx.sh.stop.load(Ordering::Relaxed) {
+        let n = rx.poll() + tx.poll();
+        if tx.idle.tick(n) {
+            tx.sleep(Duration::from_micros(200));
+        }
+    }
+    tx.finish();
+}
+
+/// Pin the calling thread to `core` (best effort, logged on failure).
+pub fn pin(core: usize) {
+    // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it; sched_setaffinity reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            tracing::warn!(core, "cannot pin data-plane thread: {}", std::io::Error::last_os_error());
+        }
+    }
+}

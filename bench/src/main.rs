@@ -28,7 +28,9 @@ fn manager(mode: &str, threads: u8, cores: &str) -> String {
 }
 
 fn services(n: usize) -> String {
-    (1..=n).map(|i| format!("[[services]]\nid = {i}\nname = \"f{i}\"\n\n")).collect()
+    (1..=n)
+        .map(|i| format!("[[services]]\nid = {i}\nname = \"f{i}\"\n\n"))
+        .collect()
 }
 
 fn gen_sink(chain: &[String]) -> String {
@@ -65,14 +67,17 @@ fn speed_tester(secs: f64, latency: bool) -> String {
     let dir = TestDir::new("bench-speed");
     let d = Daemon::start_with(&dir, &(manager("poll", 1, "0") + &services(1)), "warn");
     let ttl = secs.to_string();
-    let mut args = vec!["--mode", "poll", "--packets", "512", "--ttl", &ttl];
+    let mut args = vec!["--mode", "poll", "--packets", "128", "--ttl", &ttl];
     if latency {
         args.push("--latency");
     }
     let mut nf = NfProc::spawn_with(&dir, &d, "sluice-speed-tester", "f1", "st", &args, Some(1));
     nf.wait(Duration::from_secs_f64(secs + 30.0));
     let out = nf.output();
-    out.lines().find(|l| l.contains("summary")).unwrap_or("no summary line").to_string()
+    out.lines()
+        .find(|l| l.contains("summary"))
+        .unwrap_or("no summary line")
+        .to_string()
 }
 
 fn pipeline(secs: f64) -> (f64, (u64, u64, u64), (u64, u64, u64)) {
@@ -83,7 +88,15 @@ fn pipeline(secs: f64) -> (f64, (u64, u64, u64), (u64, u64, u64)) {
         "warn",
     );
     let rest = rss_kib(d.pid());
-    let _nf = NfProc::spawn_with(&dir, &d, "sluice-forward", "f1", "fwd", &["--mode", "poll"], Some(1));
+    let _nf = NfProc::spawn_with(
+        &dir,
+        &d,
+        "sluice-forward",
+        "f1",
+        "fwd",
+        &["--mode", "poll"],
+        Some(1),
+    );
     d.wait_running(1);
     let r = sink_rate(&d, secs);
     let load = rss_kib(d.pid());
@@ -93,7 +106,11 @@ fn pipeline(secs: f64) -> (f64, (u64, u64, u64), (u64, u64, u64)) {
 fn colocated(n: usize, secs: f64) -> f64 {
     let dir = TestDir::new(&format!("bench-group{n}"));
     let names: Vec<String> = (1..=n).map(|i| format!("f{i}")).collect();
-    let d = Daemon::start_with(&dir, &(manager("poll", 1, "0") + &services(n) + &gen_sink(&names)), "warn");
+    let d = Daemon::start_with(
+        &dir,
+        &(manager("poll", 1, "0") + &services(n) + &gen_sink(&names)),
+        "warn",
+    );
     let group: String = names
         .iter()
         .map(|s| format!("[[member]]\nnf = \"forward\"\nservice = \"{s}\"\nname = \"{s}\"\n\n"))
@@ -109,7 +126,11 @@ fn colocated(n: usize, secs: f64) -> f64 {
 fn process_chain(n: usize, secs: f64) -> f64 {
     let dir = TestDir::new(&format!("bench-chain{n}"));
     let names: Vec<String> = (1..=n).map(|i| format!("f{i}")).collect();
-    let d = Daemon::start_with(&dir, &(manager("shared-core", 1, "") + &services(n) + &gen_sink(&names)), "warn");
+    let d = Daemon::start_with(
+        &dir,
+        &(manager("shared-core", 1, "") + &services(n) + &gen_sink(&names)),
+        "warn",
+    );
     let _nfs: Vec<NfProc> = names
         .iter()
         .map(|s| NfProc::spawn(&dir, &d, "sluice-forward", s, s, &["--mode", "shared-core"]))
@@ -121,7 +142,11 @@ fn process_chain(n: usize, secs: f64) -> f64 {
 fn main() {
     let a = Args::parse();
     let want = |k: &str| a.only.is_empty() || a.only.iter().any(|o| o == k);
-    println!("sluice-bench: {} s per figure, 64-byte frames, {} cores", a.seconds, std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "sluice-bench: {} s per figure, 64-byte frames, {} cores",
+        a.seconds,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     if want("speed") {
         println!("\n== speed-tester looping through one NF (poll mode, NF on core 1)");
         println!("{}", speed_tester(a.seconds, false));
@@ -131,12 +156,21 @@ fn main() {
         println!("\n== generator -> NF process -> sink (poll; manager core 0, NF core 1)");
         let (r, rest, load) = pipeline(a.seconds);
         println!("throughput: {:.2} Mpps", r / 1e6);
-        println!("sluiced memory at rest:    VmRSS {} KiB (anon {} KiB, shared region {} KiB)", rest.0, rest.1, rest.2);
-        println!("sluiced memory under load: VmRSS {} KiB (anon {} KiB, shared region {} KiB)", load.0, load.1, load.2);
+        println!(
+            "sluiced memory at rest:    VmRSS {} KiB (anon {} KiB, shared region {} KiB)",
+            rest.0, rest.1, rest.2
+        );
+        println!(
+            "sluiced memory under load: VmRSS {} KiB (anon {} KiB, shared region {} KiB)",
+            load.0, load.1, load.2
+        );
     }
     if want("chains") {
         println!("\n== chains of forward NFs: generator -> N NFs -> sink");
-        println!("{:>3} {:>24} {:>10} {:>12} {:>28}", "N", "co-located (poll) Mpps", "vs N=1", "ns/NF/pkt", "processes (shared-core) Mpps");
+        println!(
+            "{:>3} {:>24} {:>10} {:>12} {:>28}",
+            "N", "co-located (poll) Mpps", "vs N=1", "ns/NF/pkt", "processes (shared-core) Mpps"
+        );
         let mut base = None;
         for &n in &a.lengths {
             let co = colocated(n, a.seconds);

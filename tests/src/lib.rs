@@ -13,14 +13,21 @@ use sluice_ctl::{Conn, Request, Response, StatsSnapshot};
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("executable path");
     let here = exe.parent().expect("executable dir");
-    let candidates = [here.join(name), here.parent().map(|d| d.join(name)).unwrap_or_default()];
-    candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| {
-        panic!(
-            "{name} is missing next to {}: build every binary first (`cargo test --workspace` \
+    let candidates = [
+        here.join(name),
+        here.parent().map(|d| d.join(name)).unwrap_or_default(),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is missing next to {}: build every binary first (`cargo test --workspace` \
              or `cargo build --release --workspace`)",
-            exe.display()
-        )
-    })
+                exe.display()
+            )
+        })
 }
 
 /// A temporary directory removed on drop (kept if SLUICE_KEEP_TEST_DIR is set).
@@ -85,13 +92,21 @@ impl Daemon {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("spawn sluiced");
-        let mut d = Daemon { child: Some(child), sock, log };
+        let mut d = Daemon {
+            child: Some(child),
+            sock,
+            log,
+        };
         let t0 = Instant::now();
         while Conn::connect(&d.sock).is_err() {
             if let Some(st) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!("sluiced exited ({st}) at start:\n{}", d.log());
             }
-            assert!(t0.elapsed() < Duration::from_secs(20), "sluiced did not start:\n{}", d.log());
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "sluiced did not start:\n{}",
+                d.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         d
@@ -189,7 +204,14 @@ pub struct NfProc {
 
 impl NfProc {
     /// Start `bin` joining `service`, in shared-core mode, logging to `<dir>/<tag>.log`.
-    pub fn spawn(dir: &TestDir, d: &Daemon, binary: &str, service: &str, tag: &str, args: &[&str]) -> NfProc {
+    pub fn spawn(
+        dir: &TestDir,
+        d: &Daemon,
+        binary: &str,
+        service: &str,
+        tag: &str,
+        args: &[&str],
+    ) -> NfProc {
         NfProc::spawn_with(dir, d, binary, service, tag, args, None)
     }
 
@@ -209,7 +231,13 @@ impl NfProc {
         NfProc::spawn_raw(dir, binary, tag, &all, core)
     }
 
-    fn spawn_raw(dir: &TestDir, binary: &str, tag: &str, args: &[&str], core: Option<usize>) -> NfProc {
+    fn spawn_raw(
+        dir: &TestDir,
+        binary: &str,
+        tag: &str,
+        args: &[&str],
+        core: Option<usize>,
+    ) -> NfProc {
         use std::os::unix::process::CommandExt;
         let log = dir.path(&format!("{tag}.log"));
         let mut cmd = Command::new(bin(binary));
@@ -229,7 +257,12 @@ impl NfProc {
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(std::fs::File::create(&log).expect("log"))
-            .stderr(std::fs::OpenOptions::new().append(true).open(&log).expect("log"))
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&log)
+                    .expect("log"),
+            )
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {binary}: {e}"));
         NfProc { child, log }
@@ -260,7 +293,11 @@ impl NfProc {
             if let Some(st) = self.child.try_wait().expect("wait") {
                 return st;
             }
-            assert!(t0.elapsed() < timeout, "NF did not exit:\n{}", self.output());
+            assert!(
+                t0.elapsed() < timeout,
+                "NF did not exit:\n{}",
+                self.output()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -287,7 +324,10 @@ pub fn assert_conserved(s: &StatsSnapshot) {
 
 /// A port by name.
 pub fn port<'a>(s: &'a StatsSnapshot, name: &str) -> &'a sluice_ctl::PortInfo {
-    s.ports.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("no port {name}"))
+    s.ports
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no port {name}"))
 }
 
 /// Sum of a manager drop reason.

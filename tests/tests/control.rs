@@ -9,10 +9,19 @@ fn refused(name: &str, config: &str, expect: &[&str]) {
     let dir = TestDir::new(name);
     let path = dir.path("bad.toml");
     std::fs::write(&path, config).unwrap();
-    let out = Command::new(bin("sluiced")).args(["--config", &path.display().to_string()]).output().unwrap();
-    assert!(!out.status.success(), "{name}: a bad config must be refused");
+    let out = Command::new(bin("sluiced"))
+        .args(["--config", &path.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "{name}: a bad config must be refused"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml"), "{name}: the message names the file: {err}");
+    assert!(
+        err.contains("bad.toml"),
+        "{name}: the message names the file: {err}"
+    );
     for e in expect {
         assert!(err.contains(e), "{name}: expected {e:?} in: {err}");
     }
@@ -20,7 +29,11 @@ fn refused(name: &str, config: &str, expect: &[&str]) {
 
 #[test]
 fn bad_configs_are_refused_with_location_and_reason() {
-    refused("unknown-field", "[manager]\nsockett = \"/x\"\n", &["sockett", "line 2"]);
+    refused(
+        "unknown-field",
+        "[manager]\nsockett = \"/x\"\n",
+        &["sockett", "line 2"],
+    );
     refused("malformed", "[[services]\nid = 1\n", &["line 1"]);
     refused(
         "dup-service",
@@ -32,7 +45,11 @@ fn bad_configs_are_refused_with_location_and_reason() {
         "[[services]]\nid = 1\nname = \"a\"\n[[chains]]\nname = \"c\"\nsteps = [\"a\", \"zz\"]\n",
         &["[[chains]] #1", "step 2", "\"zz\""],
     );
-    refused("bad-port", "[[ports]]\nname = \"p\"\nkind = \"warp-drive\"\n", &["warp-drive"]);
+    refused(
+        "bad-port",
+        "[[ports]]\nname = \"p\"\nkind = \"warp-drive\"\n",
+        &["warp-drive"],
+    );
 }
 
 #[test]
@@ -48,10 +65,18 @@ fn registrations_are_refused_with_a_reason_and_the_cli_works() {
     d.wait_running(1);
     let mut taken = NfProc::spawn(&dir, &d, "sluice-forward", "fwd", "b", &["--instance", "5"]);
     assert!(!taken.wait(std::time::Duration::from_secs(10)).success());
-    assert!(taken.output().contains("instance id 5 is taken by a"), "{}", taken.output());
+    assert!(
+        taken.output().contains("instance id 5 is taken by a"),
+        "{}",
+        taken.output()
+    );
     let mut unknown = NfProc::spawn(&dir, &d, "sluice-forward", "nat", "c", &[]);
     assert!(!unknown.wait(std::time::Duration::from_secs(10)).success());
-    assert!(unknown.output().contains("unknown service \"nat\""), "{}", unknown.output());
+    assert!(
+        unknown.output().contains("unknown service \"nat\""),
+        "{}",
+        unknown.output()
+    );
 
     let sluice = |args: &[&str]| {
         let out = Command::new(bin("sluice"))
@@ -60,18 +85,31 @@ fn registrations_are_refused_with_a_reason_and_the_cli_works() {
             .args(args)
             .output()
             .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
     };
     let (ok, out) = sluice(&["nfs"]);
-    assert!(ok && out.contains(" a ") && out.contains("running"), "{out}");
+    assert!(
+        ok && out.contains(" a ") && out.contains("running"),
+        "{out}"
+    );
     let (ok, out) = sluice(&["services"]);
-    assert!(ok && out.contains("fwd") && out.contains("5(1024)"), "{out}");
+    assert!(
+        ok && out.contains("fwd") && out.contains("5(1024)"),
+        "{out}"
+    );
     let (ok, out) = sluice(&["chains"]);
     assert!(ok && out.contains("service:fwd -> port:sink"), "{out}");
     let (ok, out) = sluice(&["flow", "add", "10.0.0.1:1 -> 10.0.0.2:2 tcp", "main"]);
     assert!(ok, "{out}");
     let (ok, out) = sluice(&["flow", "list"]);
-    assert!(ok && out.contains("10.0.0.1:1 -> 10.0.0.2:2 tcp  =>  main"), "{out}");
+    assert!(
+        ok && out.contains("10.0.0.1:1 -> 10.0.0.2:2 tcp  =>  main"),
+        "{out}"
+    );
     let (ok, out) = sluice(&["flow", "del", "10.0.0.1:1 -> 10.0.0.2:2 tcp"]);
     assert!(ok, "{out}");
     let (ok, out) = sluice(&["flow", "del", "10.0.0.1:1 -> 10.0.0.2:2 tcp"]);

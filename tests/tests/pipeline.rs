@@ -15,11 +15,55 @@ fn frames() -> Vec<Vec<u8>> {
         let mut f = vec![0u8; 1514];
         let size = 60 + (i as usize * 37) % 1455;
         let n = match i % 5 {
-            0 => build::write_udp_ipv4(&mut f, a, b, [10, 0, 0, 1], [10, 0, 1, (i % 7) as u8], 1000 + i as u16, 53, size),
-            1 => build::write_tcp_ipv4(&mut f, a, b, [10, 0, 0, 2], [10, 0, 1, 1], 2000, 80 + i as u16, 0x18, size.max(54)),
-            2 => build::write_udp_ipv6(&mut f, a, b, [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2], 5000, 6000 + i as u16, size.max(62)),
-            3 => build::write_icmp_echo_ipv4(&mut f, a, b, [10, 0, 0, 3], [10, 0, 1, 3], 7, i as u16, 98),
-            _ => build::write_arp_ipv4(&mut f, 1, a, [10, 0, 0, 1], [0; 6], [10, 0, 0, (i % 250) as u8 + 2]),
+            0 => build::write_udp_ipv4(
+                &mut f,
+                a,
+                b,
+                [10, 0, 0, 1],
+                [10, 0, 1, (i % 7) as u8],
+                1000 + i as u16,
+                53,
+                size,
+            ),
+            1 => build::write_tcp_ipv4(
+                &mut f,
+                a,
+                b,
+                [10, 0, 0, 2],
+                [10, 0, 1, 1],
+                2000,
+                80 + i as u16,
+                0x18,
+                size.max(54),
+            ),
+            2 => build::write_udp_ipv6(
+                &mut f,
+                a,
+                b,
+                [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+                5000,
+                6000 + i as u16,
+                size.max(62),
+            ),
+            3 => build::write_icmp_echo_ipv4(
+                &mut f,
+                a,
+                b,
+                [10, 0, 0, 3],
+                [10, 0, 1, 3],
+                7,
+                i as u16,
+                98,
+            ),
+            _ => build::write_arp_ipv4(
+                &mut f,
+                1,
+                a,
+                [10, 0, 0, 1],
+                [0; 6],
+                [10, 0, 0, (i % 250) as u8 + 2],
+            ),
         }
         .expect("build frame");
         f.truncate(n);
@@ -76,8 +120,22 @@ steps = ["fwd", "mon", "fw", "port:out"]
     let rules = dir.path("rules.toml").display().to_string();
     let _nfs = [
         NfProc::spawn(&dir, &d, "sluice-forward", "fwd", "fwd", &[]),
-        NfProc::spawn(&dir, &d, "sluice-monitor", "mon", "mon", &["--print-every", "0"]),
-        NfProc::spawn(&dir, &d, "sluice-firewall", "fw", "fw", &["--rules", &rules]),
+        NfProc::spawn(
+            &dir,
+            &d,
+            "sluice-monitor",
+            "mon",
+            "mon",
+            &["--print-every", "0"],
+        ),
+        NfProc::spawn(
+            &dir,
+            &d,
+            "sluice-firewall",
+            "fw",
+            "fw",
+            &["--rules", &rules],
+        ),
     ];
     let n = input.len() as u64;
     let s = d.wait_until("all packets out", Duration::from_secs(60), |s| {

@@ -100,10 +100,21 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     Ok(p)
 }
 
-fn spawn_nf(dir: &Path, bin: &str, service: &str, extra: &[&str], mode: &str) -> anyhow::Result<Child> {
+fn spawn_nf(
+    dir: &Path,
+    bin: &str,
+    service: &str,
+    extra: &[&str],
+    mode: &str,
+) -> anyhow::Result<Child> {
     let log = std::fs::File::create(dir.join(format!("{bin}.log")))?;
     Command::new(sibling(bin)?)
-        .args(["--socket", &dir.join("sluiced.sock").display().to_string(), "--service", service])
+        .args([
+            "--socket",
+            &dir.join("sluiced.sock").display().to_string(),
+            "--service",
+            service,
+        ])
         .args(["--mode", mode])
         .args(extra)
         .stdout(log.try_clone()?)
@@ -116,13 +127,19 @@ fn spawn_nf(dir: &Path, bin: &str, service: &str, extra: &[&str], mode: &str) ->
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let (dir, temp) = match &a.dir {
         Some(d) => (d.clone(), false),
-        None => (std::env::temp_dir().join(format!("sluice-demo-{}", std::process::id())), true),
+        None => (
+            std::env::temp_dir().join(format!("sluice-demo-{}", std::process::id())),
+            true,
+        ),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let cfg = dir.join("sluiced.toml");
     std::fs::write(&cfg, config(&dir, &a))?;
     std::fs::write(dir.join("rules.toml"), FIREWALL_RULES)?;
-    println!("sluice demo: config, socket and NF logs in {}", dir.display());
+    println!(
+        "sluice demo: config, socket and NF logs in {}",
+        dir.display()
+    );
     let mut mgr = Command::new(sibling("sluiced")?)
         .args(["--config", &cfg.display().to_string()])
         .stderr(std::fs::File::create(dir.join("sluiced.log"))?)
@@ -133,19 +150,37 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     while !sock.exists() {
         if let Some(st) = mgr.try_wait()? {
-            bail!("sluiced exited ({st}); see {}", dir.join("sluiced.log").display());
+            bail!(
+                "sluiced exited ({st}); see {}",
+                dir.join("sluiced.log").display()
+            );
         }
         if t0.elapsed() > Duration::from_secs(10) {
             let _ = mgr.kill();
-            bail!("sluiced did not open its socket; see {}", dir.join("sluiced.log").display());
+            bail!(
+                "sluiced did not open its socket; see {}",
+                dir.join("sluiced.log").display()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let rules = dir.join("rules.toml").display().to_string();
     let mut nfs = vec![
-        spawn_nf(&dir, "sluice-firewall", "firewall", &["--rules", &rules], &a.mode)?,
+        spawn_nf(
+            &dir,
+            "sluice-firewall",
+            "firewall",
+            &["--rules", &rules],
+            &a.mode,
+        )?,
         spawn_nf(&dir, "sluice-flow-tracker", "flow-tracker", &[], &a.mode)?,
-        spawn_nf(&dir, "sluice-monitor", "monitor", &["--print-every", "0"], &a.mode)?,
+        spawn_nf(
+            &dir,
+            "sluice-monitor",
+            "monitor",
+            &["--print-every", "0"],
+            &a.mode,
+        )?,
     ];
     // Ctrl-C reaches sluiced and the NFs too (same process group); they stop cleanly and
     // this process waits for them instead of dying first.

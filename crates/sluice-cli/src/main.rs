@@ -93,22 +93,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Ports => Request::Ports,
         Cmd::Stats => Request::Stats,
         Cmd::Shutdown => Request::Shutdown,
-        Cmd::Flow { cmd: FlowCmd::Add { flow, chain } } => Request::FlowAdd { flow, chain },
-        Cmd::Flow { cmd: FlowCmd::Del { flow } } => Request::FlowDel { flow },
+        Cmd::Flow {
+            cmd: FlowCmd::Add { flow, chain },
+        } => Request::FlowAdd { flow, chain },
+        Cmd::Flow {
+            cmd: FlowCmd::Del { flow },
+        } => Request::FlowDel { flow },
         Cmd::Flow { cmd: FlowCmd::List } => Request::FlowList,
     };
     let resp = call(&cli.socket, req)?;
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&resp).context("encoding JSON")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&resp).context("encoding JSON")?
+        );
         return Ok(());
     }
     match resp {
         Response::Ok => println!("ok"),
         Response::Nfs(v) => {
-            println!("{:<4} {:<16} {:<8} {:<8} {:<11} {:>8} {:>12} {:>12}  drops", "IID", "NAME", "SERVICE", "STATE", "MODE", "PID", "RX", "TX");
+            println!(
+                "{:<4} {:<16} {:<8} {:<8} {:<11} {:>8} {:>12} {:>12}  drops",
+                "IID", "NAME", "SERVICE", "STATE", "MODE", "PID", "RX", "TX"
+            );
             for n in v {
-                let drops: Vec<String> =
-                    n.drops.iter().filter(|(_, c)| **c > 0).map(|(k, c)| format!("{k}={c}")).collect();
+                let drops: Vec<String> = n
+                    .drops
+                    .iter()
+                    .filter(|(_, c)| **c > 0)
+                    .map(|(k, c)| format!("{k}={c}"))
+                    .collect();
                 println!(
                     "{:<4} {:<16} {:<8} {:<8} {:<11} {:>8} {:>12} {:>12}  {}",
                     n.instance,
@@ -119,33 +133,79 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     n.pid,
                     n.rx,
                     n.tx,
-                    if drops.is_empty() { "-".into() } else { drops.join(" ") }
+                    if drops.is_empty() {
+                        "-".into()
+                    } else {
+                        drops.join(" ")
+                    }
                 );
             }
         }
         Response::Services(v) => {
-            println!("{:<4} {:<16} instances (buckets of {})", "SID", "NAME", sluice_shm::BUCKETS);
+            println!(
+                "{:<4} {:<16} instances (buckets of {})",
+                "SID",
+                "NAME",
+                sluice_shm::BUCKETS
+            );
             for s in v {
-                let inst: Vec<String> =
-                    s.instances.iter().zip(&s.buckets).map(|(i, b)| format!("{i}({b})")).collect();
-                println!("{:<4} {:<16} {}", s.id, s.name, if inst.is_empty() { "-".into() } else { inst.join(" ") });
+                let inst: Vec<String> = s
+                    .instances
+                    .iter()
+                    .zip(&s.buckets)
+                    .map(|(i, b)| format!("{i}({b})"))
+                    .collect();
+                println!(
+                    "{:<4} {:<16} {}",
+                    s.id,
+                    s.name,
+                    if inst.is_empty() {
+                        "-".into()
+                    } else {
+                        inst.join(" ")
+                    }
+                );
             }
         }
         Response::Chains(v) => {
             println!("{:<4} {:<16} {:<50} default for", "ID", "NAME", "STEPS");
             for c in v {
-                println!("{:<4} {:<16} {:<50} {}", c.id, c.name, c.steps.join(" -> "), c.default_for.join(", "));
+                println!(
+                    "{:<4} {:<16} {:<50} {}",
+                    c.id,
+                    c.name,
+                    c.steps.join(" -> "),
+                    c.default_for.join(", ")
+                );
             }
         }
         Response::Ports(v) => {
-            println!("{:<3} {:<12} {:<9} {:>12} {:>12} {:>14} {:>14} {:>7}  drops", "ID", "NAME", "KIND", "RX", "TX", "RX bytes", "TX bytes", "errors");
+            println!(
+                "{:<3} {:<12} {:<9} {:>12} {:>12} {:>14} {:>14} {:>7}  drops",
+                "ID", "NAME", "KIND", "RX", "TX", "RX bytes", "TX bytes", "errors"
+            );
             for p in v {
-                let drops: Vec<String> =
-                    p.drops.iter().filter(|(_, c)| **c > 0).map(|(k, c)| format!("{k}={c}")).collect();
+                let drops: Vec<String> = p
+                    .drops
+                    .iter()
+                    .filter(|(_, c)| **c > 0)
+                    .map(|(k, c)| format!("{k}={c}"))
+                    .collect();
                 println!(
                     "{:<3} {:<12} {:<9} {:>12} {:>12} {:>14} {:>14} {:>7}  {}",
-                    p.id, p.name, p.kind, p.rx, p.tx, p.rx_bytes, p.tx_bytes, p.errors,
-                    if drops.is_empty() { "-".into() } else { drops.join(" ") }
+                    p.id,
+                    p.name,
+                    p.kind,
+                    p.rx,
+                    p.tx,
+                    p.rx_bytes,
+                    p.tx_bytes,
+                    p.errors,
+                    if drops.is_empty() {
+                        "-".into()
+                    } else {
+                        drops.join(" ")
+                    }
                 );
             }
         }

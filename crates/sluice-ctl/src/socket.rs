@@ -17,7 +17,10 @@ const MAX_MSG: usize = 1 << 20;
 const MAX_FDS: usize = 253;
 
 fn io_err(what: impl Into<String>) -> CtlError {
-    CtlError::Io { what: what.into(), source: std::io::Error::last_os_error() }
+    CtlError::Io {
+        what: what.into(),
+        source: std::io::Error::last_os_error(),
+    }
 }
 
 fn sockaddr(path: &Path) -> Result<(libc::sockaddr_un, libc::socklen_t), CtlError> {
@@ -76,14 +79,22 @@ impl Listener {
         let fd = new_socket()?;
         let (addr, len) = sockaddr(path)?;
         // SAFETY: binding our socket to a valid sockaddr_un of `len` bytes.
-        if unsafe { libc::bind(fd.as_raw_fd(), &addr as *const _ as *const libc::sockaddr, len) }
-            != 0
+        if unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                &addr as *const _ as *const libc::sockaddr,
+                len,
+            )
+        } != 0
         {
             return Err(io_err(format!("binding {}", path.display())));
         }
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
-            CtlError::Io { what: format!("chmod {:o} {}", mode, path.display()), source: e }
+            CtlError::Io {
+                what: format!("chmod {:o} {}", mode, path.display()),
+                source: e,
+            }
         })?;
         // SAFETY: plain syscall on our socket.
         if unsafe { libc::listen(fd.as_raw_fd(), 128) } != 0 {
@@ -143,7 +154,10 @@ impl Conn {
                 )
             };
         }
-        Conn { fd, buf: vec![0; MAX_MSG] }
+        Conn {
+            fd,
+            buf: vec![0; MAX_MSG],
+        }
     }
 
     /// Connect to sluiced's control socket.
@@ -151,8 +165,13 @@ impl Conn {
         let fd = new_socket()?;
         let (addr, len) = sockaddr(path)?;
         // SAFETY: connecting our socket to a valid sockaddr_un.
-        if unsafe { libc::connect(fd.as_raw_fd(), &addr as *const _ as *const libc::sockaddr, len) }
-            != 0
+        if unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                &addr as *const _ as *const libc::sockaddr,
+                len,
+            )
+        } != 0
         {
             return Err(io_err(format!(
                 "connecting to {} (is sluiced running? set --socket or SLUICE_SOCKET)",
@@ -164,8 +183,14 @@ impl Conn {
 
     /// A second handle on the same connection (e.g. one thread reads, another writes).
     pub fn try_clone(&self) -> Result<Conn, CtlError> {
-        let fd = self.fd.try_clone().map_err(|e| CtlError::Io { what: "dup".into(), source: e })?;
-        Ok(Conn { fd, buf: vec![0; MAX_MSG] })
+        let fd = self.fd.try_clone().map_err(|e| CtlError::Io {
+            what: "dup".into(),
+            source: e,
+        })?;
+        Ok(Conn {
+            fd,
+            buf: vec![0; MAX_MSG],
+        })
     }
 
     /// Set (or clear) the receive timeout.
@@ -175,7 +200,10 @@ impl Conn {
                 tv_sec: d.as_secs() as libc::time_t,
                 tv_usec: d.subsec_micros() as libc::suseconds_t,
             },
-            None => libc::timeval { tv_sec: 0, tv_usec: 0 },
+            None => libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
         };
         // SAFETY: setting a timeval socket option on our socket.
         let r = unsafe {
@@ -208,7 +236,10 @@ impl Conn {
                 fds.len()
             )));
         }
-        let mut iov = libc::iovec { iov_base: body.as_ptr() as *mut _, iov_len: body.len() };
+        let mut iov = libc::iovec {
+            iov_base: body.as_ptr() as *mut _,
+            iov_len: body.len(),
+        };
         // SAFETY: CMSG_SPACE is a pure size computation.
         let space = unsafe { libc::CMSG_SPACE((fds.len() * 4) as u32) } as usize;
         let mut cbuf = vec![0u64; space.div_ceil(8)];
@@ -245,14 +276,22 @@ impl Conn {
                 std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
                     return Err(CtlError::Closed)
                 }
-                _ => return Err(CtlError::Io { what: "sendmsg".into(), source: e }),
+                _ => {
+                    return Err(CtlError::Io {
+                        what: "sendmsg".into(),
+                        source: e,
+                    })
+                }
             }
         }
     }
 
     /// Receive one message and any fds that came with it.
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<(T, Vec<OwnedFd>), CtlError> {
-        let mut iov = libc::iovec { iov_base: self.buf.as_mut_ptr() as *mut _, iov_len: MAX_MSG };
+        let mut iov = libc::iovec {
+            iov_base: self.buf.as_mut_ptr() as *mut _,
+            iov_len: MAX_MSG,
+        };
         // SAFETY: pure size computation.
         let space = unsafe { libc::CMSG_SPACE((MAX_FDS * 4) as u32) } as usize;
         let mut cbuf = vec![0u64; space.div_ceil(8)];
@@ -275,7 +314,12 @@ impl Conn {
                     return Err(CtlError::Timeout(Duration::ZERO))
                 }
                 std::io::ErrorKind::ConnectionReset => return Err(CtlError::Closed),
-                _ => return Err(CtlError::Io { what: "recvmsg".into(), source: e }),
+                _ => {
+                    return Err(CtlError::Io {
+                        what: "recvmsg".into(),
+                        source: e,
+                    })
+                }
             }
         };
         let mut fds = Vec::new();
@@ -298,7 +342,9 @@ impl Conn {
             return Err(CtlError::Closed);
         }
         if mh.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
-            return Err(CtlError::Decode(format!("message over {MAX_MSG} bytes or {MAX_FDS} fds")));
+            return Err(CtlError::Decode(format!(
+                "message over {MAX_MSG} bytes or {MAX_FDS} fds"
+            )));
         }
         let msg = serde_json::from_slice(&self.buf[..n])
             .map_err(|e| CtlError::Decode(format!("{e} in {:?}", preview(&self.buf[..n]))))?;
@@ -337,13 +383,17 @@ mod tests {
         let path = dir.join("t.sock");
         let l = Listener::bind(&path, 0o600).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let server = std::thread::spawn(move || {
             let mut c = l.accept().unwrap();
             let (req, _): (Request, _) = c.recv().unwrap();
             assert!(matches!(req, Request::Nfs));
             let f = std::fs::File::open("/dev/null").unwrap();
-            c.send(&Response::Ok, &[f.as_raw_fd(), f.as_raw_fd()]).unwrap();
+            c.send(&Response::Ok, &[f.as_raw_fd(), f.as_raw_fd()])
+                .unwrap();
             let r: Result<(Request, _), _> = c.recv();
             assert!(matches!(r, Err(CtlError::Closed)), "hang-up is seen");
         });
@@ -370,9 +420,15 @@ mod tests {
     fn pair() -> (Conn, Conn) {
         let mut sv = [0; 2];
         // SAFETY: socketpair fills two fresh fds.
-        let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0, sv.as_mut_ptr()) };
+        let r =
+            unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0, sv.as_mut_ptr()) };
         assert_eq!(r, 0);
         // SAFETY: fresh fds we own.
-        unsafe { (Conn::from_fd(OwnedFd::from_raw_fd(sv[0])), Conn::from_fd(OwnedFd::from_raw_fd(sv[1]))) }
+        unsafe {
+            (
+                Conn::from_fd(OwnedFd::from_raw_fd(sv[0])),
+                Conn::from_fd(OwnedFd::from_raw_fd(sv[1])),
+            )
+        }
     }
 }

@@ -17,8 +17,11 @@ pub fn rate(v: f64) -> String {
 }
 
 fn drops_text(m: &std::collections::BTreeMap<String, u64>) -> String {
-    let parts: Vec<String> =
-        m.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k}={v}")).collect();
+    let parts: Vec<String> = m
+        .iter()
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     if parts.is_empty() {
         "-".into()
     } else {
@@ -61,7 +64,13 @@ pub fn render(s: &StatsSnapshot) -> String {
     );
     for n in &s.nfs {
         let act = |k: &str| n.actions.get(k).copied().unwrap_or(0);
-        let acts = format!("{}/{}/{}/{}", act("out"), act("tonf"), act("next"), act("drop"));
+        let acts = format!(
+            "{}/{}/{}/{}",
+            act("out"),
+            act("tonf"),
+            act("next"),
+            act("drop")
+        );
         let mut extra = drops_text(&n.drops);
         if n.mode == crate::RunMode::SharedCore {
             let _ = write!(extra, "  sleeps={} wakeups={}", n.sleeps, n.wakeups);

@@ -45,7 +45,9 @@ impl NfArgs {
             std::env::args()
                 .next()
                 .and_then(|a| {
-                    std::path::Path::new(&a).file_name().map(|f| f.to_string_lossy().into_owned())
+                    std::path::Path::new(&a)
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
                 })
                 .unwrap_or_else(|| "nf".into())
         })

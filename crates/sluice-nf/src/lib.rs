@@ -13,10 +13,17 @@
 //!         Action::ToService(self.to)
 //!     }
 //! }
-//! # fn main() -> Result<(), sluice_nf::NfError> {
-//! let args: NfArgs = clap::Parser::parse();
-//! sluice_nf::run(&args, Forward { to: 2 })?;
-//! # Ok(()) }
+//! #[derive(clap::Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     nf: NfArgs,
+//! }
+//!
+//! fn main() -> Result<(), sluice_nf::NfError> {
+//!     let cli = <Cli as clap::Parser>::parse();
+//!     sluice_nf::run(&cli.nf, Forward { to: 2 })?;
+//!     Ok(())
+//! }
 //! ```
 
 mod args;
@@ -50,14 +57,28 @@ pub struct Context {
     pub service: u16,
     /// The NF's tag.
     pub name: String,
-    /// Monotonic time of the current batch, in nanoseconds.
-    pub now_ns: u64,
+    /// Monotonic time of the current batch (0 until first asked for).
+    now: std::cell::Cell<u64>,
     /// Number of ports the manager has (valid `Out` destinations are 0..ports).
     pub ports: u16,
     stop: std::cell::Cell<bool>,
 }
 
 impl Context {
+    /// Monotonic time (CLOCK_MONOTONIC, ns) of the current batch: read from the clock on the
+    /// first call in a batch, so NFs that never ask pay nothing.
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        match self.now.get() {
+            0 => {
+                let t = sluice_shm::now_ns();
+                self.now.set(t);
+                t
+            }
+            t => t,
+        }
+    }
+
     /// Ask the run loop to stop after this batch (openNetVM's `user_actions` returning 1).
     pub fn request_stop(&self) {
         self.stop.set(true);

@@ -26,14 +26,20 @@ impl<'a> Packet<'a> {
     pub fn data(&self) -> &[u8] {
         // SAFETY: data_off + len were validated against the slot when the packet was taken,
         // and every setter keeps them within the slot.
-        unsafe { self.region.frame_mut(self.idx, self.meta.data_off, self.meta.len) }
+        unsafe {
+            self.region
+                .frame_mut(self.idx, self.meta.data_off, self.meta.len)
+        }
     }
 
     /// The frame, writable.
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         // SAFETY: as for `data`; we hold the slot exclusively.
-        unsafe { self.region.frame_mut(self.idx, self.meta.data_off, self.meta.len) }
+        unsafe {
+            self.region
+                .frame_mut(self.idx, self.meta.data_off, self.meta.len)
+        }
     }
 
     /// Frame length.
@@ -140,8 +146,16 @@ pub struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    pub(crate) fn new(region: &'a Region, slots: &'a [u32], actions: &'a mut [Action]) -> Batch<'a> {
-        Batch { region, slots, actions }
+    pub(crate) fn new(
+        region: &'a Region,
+        slots: &'a [u32],
+        actions: &'a mut [Action],
+    ) -> Batch<'a> {
+        Batch {
+            region,
+            slots,
+            actions,
+        }
     }
 
     /// Packets in the batch.

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use sluice_ctl::{Conn, Request, Response, RunMode};
 use sluice_shm::{
-    drop_reason, now_ns, owner, wait_any, ActionCode, Counter, EventFd, Region, Step,
+    drop_reason, now_ns, owner, wait_any, ActionCode, Counter, EventFd, Region, ServiceTable, Step,
+    RING_HOLE,
 };
 
 use crate::packet::{Batch, Packet};
@@ -53,12 +54,16 @@ impl Group {
     /// A group using `args` for the socket, mode, TTL and packet limit (its service and name
     /// are ignored: each member brings its own).
     pub fn new(args: NfArgs) -> Group {
-        Group { args, pending: Vec::new() }
+        Group {
+            args,
+            pending: Vec::new(),
+        }
     }
 
     /// Add a member NF for `service` (id or name), tagged `name`.
     pub fn add(&mut self, service: &str, name: &str, nf: Box<dyn NetworkFunction>) -> &mut Self {
-        self.pending.push((service.to_string(), name.to_string(), nf));
+        self.pending
+            .push((service.to_string(), name.to_string(), nf));
         self
     }
 
@@ -74,7 +79,11 @@ impl Group {
                 &Request::Register {
                     name: name.clone(),
                     service,
-                    instance: if members.is_empty() { self.args.instance } else { None },
+                    instance: if members.is_empty() {
+                        self.args.instance
+                    } else {
+                        None
+                    },
                     mode: self.args.mode,
                     pid: std::process::id(),
                 },
@@ -83,15 +92,20 @@ impl Group {
             conn.set_read_timeout(Some(CTL_TIMEOUT))?;
             let (resp, fds): (Response, Vec<OwnedFd>) = conn.recv()?;
             let (iid, sid, size, mode) = match resp {
-                Response::Registered { instance, service, region_size, mode } => {
-                    (instance, service, region_size as usize, mode)
-                }
+                Response::Registered {
+                    instance,
+                    service,
+                    region_size,
+                    mode,
+                } => (instance, service, region_size as usize, mode),
                 Response::Refused { reason } => return Err(NfError::Refused { name, reason }),
                 other => return Err(NfError::Protocol(format!("{other:?}"))),
             };
             if engine.is_none() {
                 let mut fds = fds.into_iter();
-                let memfd = fds.next().ok_or_else(|| NfError::Protocol("no region fd".into()))?;
+                let memfd = fds
+                    .next()
+                    .ok_or_else(|| NfError::Protocol("no region fd".into()))?;
                 let region = Region::attach(memfd, size)?;
                 let wakers: Vec<EventFd> = fds.map(EventFd::from_owned).collect();
                 if wakers.len() != region.max_nfs() as usize {
@@ -108,7 +122,7 @@ impl Group {
                 instance: iid,
                 service: sid,
                 name: name.clone(),
-                now_ns: now_ns(),
+                now: Default::default(),
                 ports: e.region.num_ports(),
                 stop: Default::default(),
             };
@@ -119,7 +133,10 @@ impl Group {
         e.attach_members(members);
         e.ready_and_start()?;
         let limits = Limits {
-            deadline: self.args.ttl.map(|s| Instant::now() + Duration::from_secs_f64(s)),
+            deadline: self
+                .args
+                .ttl
+                .map(|s| Instant::now() + Duration::from_secs_f64(s)),
             packets: self.args.packet_limit,
         };
         let started = Instant::now();
@@ -199,7 +216,9 @@ impl Start<'_> {
         };
         for &s in &slots {
             if !self.region.valid_slot(s) {
-                return Err(NfError::Protocol(format!("granted slot {s} is out of range")));
+                return Err(NfError::Protocol(format!(
+                    "granted slot {s} is out of range"
+                )));
             }
             // SAFETY: the manager granted us this slot; nobody else holds it.
             let meta = unsafe { &mut *self.region.meta(s) };
@@ -288,7 +307,9 @@ impl Engine {
             let gone = self.manager_gone.clone();
             // The listener rings the member's own doorbell to cut a shared-core sleep short.
             let doorbell = self.wakers[m.iid as usize].raw();
-            self.listeners.push(std::thread::spawn(move || listen(conn, stop, gone, doorbell)));
+            self.listeners.push(std::thread::spawn(move || {
+                listen(conn, stop, gone, doorbell)
+            }));
         }
         Ok(())
     }
@@ -336,7 +357,7 @@ impl Engine {
                 if now >= next_tick {
                     next_tick = now + Duration::from_secs(1);
                     for m in &mut self.members {
-                        m.ctx.now_ns = now_ns();
+                        m.ctx.now.set(0);
                         m.nf.tick(&m.ctx);
                     }
                 }
@@ -346,7 +367,9 @@ impl Engine {
             }
             if self.stop.load(Ordering::Relaxed)
                 || self.members.iter().any(|m| m.ctx.stop.get())
-                || limits.packets.is_some_and(|p| self.members.iter().any(|m| m.rx_total >= p))
+                || limits
+                    .packets
+                    .is_some_and(|p| self.members.iter().any(|m| m.rx_total >= p))
             {
                 break;
             }
@@ -358,7 +381,10 @@ impl Engine {
             self.region.instance(m.iid).announce_sleep();
         }
         let pending = self.stop.load(Ordering::Relaxed)
-            || self.members.iter().any(|m| !m.rx.is_empty() || !m.input.is_empty());
+            || self
+                .members
+                .iter()
+                .any(|m| !m.rx.is_empty() || !m.input.is_empty());
         let mut still = true;
         for m in &self.members {
             still &= self.region.instance(m.iid).still_idle(pending);
@@ -366,7 +392,11 @@ impl Engine {
         if !still {
             return;
         }
-        let fds: Vec<&EventFd> = self.members.iter().map(|m| &self.wakers[m.iid as usize]).collect();
+        let fds: Vec<&EventFd> = self
+            .members
+            .iter()
+            .map(|m| &self.wakers[m.iid as usize])
+            .collect();
         let woken = wait_any(&fds, MAX_SLEEP);
         for m in &self.members {
             let inst = self.region.instance(m.iid);
@@ -388,7 +418,10 @@ impl Engine {
         let area = region.data_area();
         for &s in slots {
             if !region.valid_slot(s) {
-                inst.stats.drop_bad_desc.bump(1);
+                // A hole left by a producer that died mid-enqueue is not a descriptor.
+                if s != RING_HOLE {
+                    inst.stats.drop_bad_desc.bump(1);
+                }
                 continue;
             }
             // SAFETY: valid index; the producer handed the slot to us through the ring.
@@ -410,103 +443,42 @@ impl Engine {
             return;
         }
         let mut actions = [Action::Drop; BURST];
-        m.ctx.now_ns = now_ns();
-        m.nf.handle_batch(&mut Batch::new(region, &good[..n], &mut actions[..n]), &m.ctx);
+        m.ctx.now.set(0);
+        m.nf.handle_batch(
+            &mut Batch::new(region, &good[..n], &mut actions[..n]),
+            &m.ctx,
+        );
         m.rx_total += n as u64;
         inst.stats.rx.bump(n as u64);
-        let (mut d, mut nx, mut t, mut o) = (0, 0, 0, 0);
-        for a in &actions[..n] {
-            match a {
-                Action::Drop => d += 1,
-                Action::Next => nx += 1,
-                Action::ToService(_) => t += 1,
-                Action::Out(_) => o += 1,
-            }
-        }
-        let st = &inst.stats;
-        st.act_drop.bump(d);
-        st.act_next.bump(nx);
-        st.act_tonf.bump(t);
-        st.act_out.bump(o);
+        let mut router = Router::new(self);
+        let mut counts = [0u64; 4];
         for i in 0..n {
-            self.dispatch(k, good[i], actions[i]);
+            counts[match actions[i] {
+                Action::Drop => 0,
+                Action::Next => 1,
+                Action::ToService(_) => 2,
+                Action::Out(_) => 3,
+            }] += 1;
+            router.dispatch(k, good[i], actions[i]);
         }
+        router.end_run();
+        let st = &self.region.instance(self.members[k].iid).stats;
+        st.act_drop.bump(counts[0]);
+        st.act_next.bump(counts[1]);
+        st.act_tonf.bump(counts[2]);
+        st.act_out.bump(counts[3]);
     }
 
-    /// Send one packet where its action says.
-    #[inline]
-    fn dispatch(&mut self, k: usize, slot: u32, action: Action) {
-        let region = &self.region;
-        // SAFETY: `slot` was validated and is held by member k.
-        let meta = unsafe { &mut *region.meta(slot) };
-        let step = match action {
-            Action::Drop => return self.hand_back(k, slot, drop_reason::NF_ACTION),
-            Action::Out(p) => Step::Out(p),
-            Action::ToService(s) => Step::ToService(s),
-            Action::Next => {
-                meta.chain_index = meta.chain_index.wrapping_add(1);
-                match region.chain(meta.chain).and_then(|c| c.step(meta.chain_index as usize)) {
-                    Some(s) => s,
-                    None => return self.hand_back(k, slot, drop_reason::CHAIN_END),
-                }
-            }
-        };
-        let me = self.members[k].iid;
-        meta.src = me;
-        match step {
-            Step::Out(p) => {
-                if p >= region.num_ports() {
-                    return self.hand_back(k, slot, drop_reason::BAD_DESTINATION);
-                }
-                meta.action = ActionCode::Out as u8;
-                meta.destination = p;
-                meta.owner = owner::MANAGER;
-                let m = &mut self.members[k];
-                m.to_mgr.push(slot);
-                m.tx_total += 1;
-            }
-            Step::ToService(s) => {
-                let Some(table) = region.service(s) else {
-                    return self.hand_back(k, slot, drop_reason::BAD_DESTINATION);
-                };
-                let Some(iid) = table.pick(meta.flow_hash) else {
-                    return self.hand_back(k, slot, drop_reason::NO_INSTANCE);
-                };
-                meta.action = ActionCode::ToService as u8;
-                meta.destination = s;
-                meta.owner = iid;
-                self.members[k].tx_total += 1;
-                let local = self.local.get(iid as usize).copied().unwrap_or(0);
-                if local != 0 && iid != me {
-                    self.members[local as usize - 1].input.push(slot);
-                    return;
-                }
-                let buf = &mut self.dest[iid as usize];
-                if buf.is_empty() {
-                    self.dirty.push(iid);
-                }
-                buf.push(slot);
-            }
-        }
-    }
-
-    /// Give a buffer back to the manager to free, counting why.
+    /// Give a buffer back to the manager to free (used outside a batch).
     fn hand_back(&mut self, k: usize, slot: u32, reason: u8) {
-        let region = &self.region;
-        // SAFETY: member k holds the slot.
-        let meta = unsafe { &mut *region.meta(slot) };
-        meta.action = ActionCode::Drop as u8;
-        meta.drop_reason = reason;
-        meta.owner = owner::MANAGER;
-        let m = &mut self.members[k];
-        let st = &region.instance(m.iid).stats;
-        match reason {
-            drop_reason::NF_ACTION => {}
-            drop_reason::RING_FULL => st.drop_ring_full.bump(1),
-            _ => st.drop_no_route.bump(1),
-        }
-        m.dropped += 1;
-        m.to_mgr.push(slot);
+        hand_back(&self.region, &mut self.members[k], slot, reason);
+    }
+
+    /// Route one packet made in `start`.
+    fn dispatch(&mut self, k: usize, slot: u32, action: Action) {
+        let mut r = Router::new(self);
+        r.dispatch(k, slot, action);
+        r.end_run();
     }
 
     /// Enqueue everything member `k` produced: to other instances' rx rings, then its tx ring.
@@ -527,7 +499,11 @@ impl Engine {
             self.region.instance(me).stats.tx_nf.bump(sent as u64);
             if sent < buf.len() {
                 let lost = (buf.len() - sent) as u64;
-                self.region.instance(iid).stats.rx_drop_full.fetch_add(lost, Ordering::Relaxed);
+                self.region
+                    .instance(iid)
+                    .stats
+                    .rx_drop_full
+                    .fetch_add(lost, Ordering::Relaxed);
                 for &s in &buf[sent..] {
                     self.hand_back(k, s, drop_reason::RING_FULL);
                 }
@@ -568,10 +544,15 @@ impl Engine {
         }
         let mut out = Vec::new();
         for m in &mut self.members {
-            m.ctx.now_ns = now_ns();
+            m.ctx.now.set(0);
             m.nf.stop(&m.ctx);
             let _ = m.conn.send(&Request::Stopping, &[]);
-            out.push(RunSummary { rx: m.rx_total, tx: m.tx_total, dropped: m.dropped, elapsed });
+            out.push(RunSummary {
+                rx: m.rx_total,
+                tx: m.tx_total,
+                dropped: m.dropped,
+                elapsed,
+            });
             tracing::info!(
                 nf = %m.ctx.name,
                 instance = m.iid,
@@ -584,6 +565,168 @@ impl Engine {
         }
         out
     }
+}
+
+/// The mutable parts of the engine a batch's routing needs, borrowed apart from the region.
+struct Router<'a> {
+    region: &'a Region,
+    members: &'a mut [Member],
+    local: &'a [u8],
+    dest: &'a mut [Vec<u32>],
+    dirty: &'a mut Vec<u16>,
+    /// Last service looked up in this batch: (id, table, its sole instance or 0).
+    cached: Option<(u16, &'a ServiceTable, u16)>,
+    /// Consecutive packets for one remote instance, appended to its buffer in one go.
+    run: [u32; BURST],
+    run_len: usize,
+    run_iid: u16,
+}
+
+impl<'a> Router<'a> {
+    /// Send one packet where its action says.
+    #[inline(always)]
+    fn dispatch(&mut self, k: usize, slot: u32, action: Action) {
+        let region = self.region;
+        // SAFETY: `slot` was validated and is held by member k.
+        let meta = unsafe { &mut *region.meta(slot) };
+        let step = match action {
+            Action::ToService(s) => Step::ToService(s),
+            Action::Out(p) => Step::Out(p),
+            Action::Drop => {
+                return hand_back(region, &mut self.members[k], slot, drop_reason::NF_ACTION)
+            }
+            Action::Next => {
+                meta.chain_index = meta.chain_index.wrapping_add(1);
+                match region
+                    .chain(meta.chain)
+                    .and_then(|c| c.step(meta.chain_index as usize))
+                {
+                    Some(s) => s,
+                    None => {
+                        return hand_back(
+                            region,
+                            &mut self.members[k],
+                            slot,
+                            drop_reason::CHAIN_END,
+                        )
+                    }
+                }
+            }
+        };
+        let me = self.members[k].iid;
+        meta.src = me;
+        match step {
+            Step::Out(p) => {
+                if p >= region.num_ports() {
+                    return hand_back(
+                        region,
+                        &mut self.members[k],
+                        slot,
+                        drop_reason::BAD_DESTINATION,
+                    );
+                }
+                meta.action = ActionCode::Out as u8;
+                meta.destination = p;
+                meta.owner = owner::MANAGER;
+                let m = &mut self.members[k];
+                m.to_mgr.push(slot);
+                m.tx_total += 1;
+            }
+            Step::ToService(s) => {
+                let (table, sole) = match self.cached {
+                    Some((id, t, sole)) if id == s => (t, sole),
+                    _ => {
+                        let Some(t) = region.service(s) else {
+                            return hand_back(
+                                region,
+                                &mut self.members[k],
+                                slot,
+                                drop_reason::BAD_DESTINATION,
+                            );
+                        };
+                        let sole = t.sole();
+                        self.cached = Some((s, t, sole));
+                        (t, sole)
+                    }
+                };
+                let iid = if sole != 0 {
+                    sole
+                } else {
+                    match table.pick(meta.flow_hash) {
+                        Some(i) => i,
+                        None => {
+                            return hand_back(
+                                region,
+                                &mut self.members[k],
+                                slot,
+                                drop_reason::NO_INSTANCE,
+                            )
+                        }
+                    }
+                };
+                meta.action = ActionCode::ToService as u8;
+                meta.destination = s;
+                meta.owner = iid;
+                self.members[k].tx_total += 1;
+                let local = self.local.get(iid as usize).copied().unwrap_or(0);
+                if local != 0 && iid != me {
+                    self.members[local as usize - 1].input.push(slot);
+                    return;
+                }
+                if iid != self.run_iid || self.run_len == BURST {
+                    self.end_run();
+                    self.run_iid = iid;
+                }
+                self.run[self.run_len] = slot;
+                self.run_len += 1;
+            }
+        }
+    }
+
+    /// Move the current run into its destination's buffer.
+    #[inline]
+    fn end_run(&mut self) {
+        if self.run_len == 0 {
+            return;
+        }
+        let buf = &mut self.dest[self.run_iid as usize];
+        if buf.is_empty() {
+            self.dirty.push(self.run_iid);
+        }
+        buf.extend_from_slice(&self.run[..self.run_len]);
+        self.run_len = 0;
+    }
+
+    fn new(e: &'a mut Engine) -> Router<'a> {
+        Router {
+            region: &e.region,
+            members: &mut e.members,
+            local: &e.local,
+            dest: &mut e.dest,
+            dirty: &mut e.dirty,
+            cached: None,
+            run: [0; BURST],
+            run_len: 0,
+            run_iid: 0,
+        }
+    }
+}
+
+/// Give a buffer back to the manager to free, counting why.
+fn hand_back(region: &Region, m: &mut Member, slot: u32, reason: u8) {
+    // SAFETY: member m holds the slot.
+    let meta = unsafe { &mut *region.meta(slot) };
+    meta.action = ActionCode::Drop as u8;
+    meta.drop_reason = reason;
+    meta.owner = owner::MANAGER;
+    let st = &region.instance(m.iid).stats;
+    match reason {
+        drop_reason::NF_ACTION => {}
+        drop_reason::RING_FULL => st.drop_ring_full.bump(1),
+        _ => st.drop_no_route.bump(1),
+    }
+    m.dropped += 1;
+    m.to_mgr.push(slot);
 }
 
 /// Placeholder while a member's NF is borrowed out for `start`.

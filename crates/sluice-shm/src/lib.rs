@@ -39,14 +39,20 @@ pub enum ShmError {
 
 impl ShmError {
     pub(crate) fn os(call: &'static str) -> ShmError {
-        ShmError::Os { call, source: std::io::Error::last_os_error() }
+        ShmError::Os {
+            call,
+            source: std::io::Error::last_os_error(),
+        }
     }
 }
 
 /// Monotonic clock in nanoseconds (CLOCK_MONOTONIC), comparable across processes.
 #[inline]
 pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we pass; CLOCK_MONOTONIC always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64

@@ -34,7 +34,13 @@ pub struct RegionConfig {
 
 impl Default for RegionConfig {
     fn default() -> Self {
-        RegionConfig { slots: 32768, data_room: 2048, headroom: 128, max_nfs: 128, ring_size: 4096 }
+        RegionConfig {
+            slots: 32768,
+            data_room: 2048,
+            headroom: 128,
+            max_nfs: 128,
+            ring_size: 4096,
+        }
     }
 }
 
@@ -103,7 +109,10 @@ fn align(v: usize, a: usize) -> usize {
 impl Layout {
     fn of(c: &RegionConfig) -> Result<Layout, ShmError> {
         if c.slots == 0 || c.slots > 1 << 26 {
-            return Err(ShmError::Config(format!("pool size {} out of range 1..=2^26", c.slots)));
+            return Err(ShmError::Config(format!(
+                "pool size {} out of range 1..=2^26",
+                c.slots
+            )));
         }
         if !c.ring_size.is_power_of_two() || c.ring_size < 32 {
             return Err(ShmError::Config(format!(
@@ -112,7 +121,10 @@ impl Layout {
             )));
         }
         if c.max_nfs < 2 || c.max_nfs == u16::MAX {
-            return Err(ShmError::Config(format!("max_nfs {} out of range", c.max_nfs)));
+            return Err(ShmError::Config(format!(
+                "max_nfs {} out of range",
+                c.max_nfs
+            )));
         }
         if c.data_room < 64 || c.data_room as usize + c.headroom as usize > u16::MAX as usize {
             return Err(ShmError::Config(format!(
@@ -127,11 +139,18 @@ impl Layout {
         let pool_off = align(slots_off + slot_size * c.slots as usize, 4096);
         let rings_off = align(pool_off + RingHeader::bytes(pool_ring_size), 4096);
         let instances_off = align(rings_off + 2 * ring_bytes * c.max_nfs as usize, 4096);
-        let services_off =
-            align(instances_off + std::mem::size_of::<Instance>() * c.max_nfs as usize, 4096);
-        let chains_off =
-            align(services_off + std::mem::size_of::<ServiceTable>() * (MAX_SERVICES + 1), 64);
-        let size = align(chains_off + std::mem::size_of::<ChainTable>() * MAX_CHAINS, HUGE_PAGE);
+        let services_off = align(
+            instances_off + std::mem::size_of::<Instance>() * c.max_nfs as usize,
+            4096,
+        );
+        let chains_off = align(
+            services_off + std::mem::size_of::<ServiceTable>() * (MAX_SERVICES + 1),
+            64,
+        );
+        let size = align(
+            chains_off + std::mem::size_of::<ChainTable>() * MAX_CHAINS,
+            HUGE_PAGE,
+        );
         Ok(Layout {
             slot_size,
             pool_ring_size,
@@ -243,13 +262,14 @@ impl Region {
         // SAFETY: the header is at offset 0 of a mapping of at least `size` bytes.
         let hdr = unsafe { &*(base.as_ptr() as *const Header) };
         if hdr.magic != MAGIC || hdr.version != LAYOUT_VERSION || hdr.size as usize != size {
-            // SAFETY: unmapping what we just mapped.
-            unsafe { libc::munmap(base.as_ptr() as *mut _, size) };
-            return Err(ShmError::Attach(format!(
+            let msg = format!(
                 "not a sluice region of layout {LAYOUT_VERSION} and {size} bytes \
                  (magic {:#x}, version {}, size {})",
                 hdr.magic, hdr.version, hdr.size
-            )));
+            );
+            // SAFETY: unmapping what we just mapped; `hdr` is not used afterwards.
+            unsafe { libc::munmap(base.as_ptr() as *mut _, size) };
+            return Err(ShmError::Attach(msg));
         }
         Region::from_parts(fd, base, size, Backing::NormalPages)
     }
@@ -338,7 +358,11 @@ impl Region {
     pub unsafe fn meta(&self, idx: u32) -> *mut SlotMeta {
         debug_assert!(self.valid_slot(idx));
         // SAFETY: idx < slots, so the offset is inside the slot array.
-        let p = unsafe { self.base.as_ptr().add(self.slots_off + idx as usize * self.slot_size) };
+        let p = unsafe {
+            self.base
+                .as_ptr()
+                .add(self.slots_off + idx as usize * self.slot_size)
+        };
         p as *mut SlotMeta
     }
 
@@ -362,7 +386,9 @@ impl Region {
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn frame_mut(&self, idx: u32, data_off: u16, len: u16) -> &mut [u8] {
         // SAFETY: the caller validated the bounds and owns the slot exclusively.
-        unsafe { std::slice::from_raw_parts_mut(self.data(idx).add(data_off as usize), len as usize) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.data(idx).add(data_off as usize), len as usize)
+        }
     }
 
     /// Take up to `out.len()` free slots; returns how many. Their owner is set to `who`.
@@ -434,7 +460,8 @@ impl Region {
     /// Control block of instance `iid` (0 is the manager's own).
     pub fn instance(&self, iid: u16) -> &Instance {
         assert!(iid < self.max_nfs);
-        let off = self.header().instances_off as usize + iid as usize * std::mem::size_of::<Instance>();
+        let off =
+            self.header().instances_off as usize + iid as usize * std::mem::size_of::<Instance>();
         // SAFETY: inside the instance array; all fields are atomics.
         unsafe { &*(self.base.as_ptr().add(off) as *const Instance) }
     }
@@ -444,8 +471,8 @@ impl Region {
         if sid == 0 || sid as usize > MAX_SERVICES {
             return None;
         }
-        let off =
-            self.header().services_off as usize + sid as usize * std::mem::size_of::<ServiceTable>();
+        let off = self.header().services_off as usize
+            + sid as usize * std::mem::size_of::<ServiceTable>();
         // SAFETY: inside the service array; all fields are atomics.
         Some(unsafe { &*(self.base.as_ptr().add(off) as *const ServiceTable) })
     }
@@ -455,7 +482,8 @@ impl Region {
         if id as usize >= MAX_CHAINS {
             return None;
         }
-        let off = self.header().chains_off as usize + id as usize * std::mem::size_of::<ChainTable>();
+        let off =
+            self.header().chains_off as usize + id as usize * std::mem::size_of::<ChainTable>();
         // SAFETY: inside the chain array; all fields are atomics.
         Some(unsafe { &*(self.base.as_ptr().add(off) as *const ChainTable) })
     }
@@ -549,7 +577,10 @@ pub trait Counter {
 impl Counter for AtomicU64 {
     #[inline]
     fn bump(&self, n: u64) {
-        self.store(self.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        self.store(
+            self.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
     #[inline]
     fn get(&self) -> u64 {
@@ -562,7 +593,13 @@ mod tests {
     use super::*;
 
     fn small() -> RegionConfig {
-        RegionConfig { slots: 100, data_room: 2048, headroom: 128, max_nfs: 4, ring_size: 64 }
+        RegionConfig {
+            slots: 100,
+            data_room: 2048,
+            headroom: 128,
+            max_nfs: 4,
+            ring_size: 64,
+        }
     }
 
     #[test]
@@ -598,11 +635,20 @@ mod tests {
 
     #[test]
     fn bad_sizes_and_foreign_fds_are_refused() {
-        let bad = RegionConfig { ring_size: 100, ..small() };
-        assert!(matches!(Region::create(&bad, HugePolicy::Never), Err(ShmError::Config(_))));
+        let bad = RegionConfig {
+            ring_size: 100,
+            ..small()
+        };
+        assert!(matches!(
+            Region::create(&bad, HugePolicy::Never),
+            Err(ShmError::Config(_))
+        ));
         let r = Region::create(&small(), HugePolicy::Never).unwrap();
         // SAFETY: dup of a valid fd.
         let dup = unsafe { OwnedFd::from_raw_fd(libc::dup(r.fd())) };
-        assert!(matches!(Region::attach(dup, r.size() - 4096), Err(ShmError::Attach(_))));
+        assert!(matches!(
+            Region::attach(dup, r.size() - 4096),
+            Err(ShmError::Attach(_))
+        ));
     }
 }

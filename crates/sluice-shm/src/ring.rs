@@ -9,7 +9,8 @@
 //! To make that recoverable, a multi-producer enqueue first writes what it is about to reserve
 //! into its [`Reservation`] record (one per process, in shared memory); the manager uses it to
 //! fill the dead producer's hole with [`RING_HOLE`] entries and publish past it
-//! ([`Ring::repair_hole`]). Consumers skip holes.
+//! ([`Ring::repair_hole`]). Dequeue returns holes like any entry; consumers skip them (a hole
+//! is never a valid slot index, so the usual index check catches it).
 
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 
@@ -76,8 +77,14 @@ impl Ring {
         // SAFETY: caller guarantees `at` is valid, aligned and exclusively ours.
         unsafe {
             hdr.write(RingHeader {
-                prod: HeadTail { head: AtomicU32::new(0), tail: AtomicU32::new(0) },
-                cons: HeadTail { head: AtomicU32::new(0), tail: AtomicU32::new(0) },
+                prod: HeadTail {
+                    head: AtomicU32::new(0),
+                    tail: AtomicU32::new(0),
+                },
+                cons: HeadTail {
+                    head: AtomicU32::new(0),
+                    tail: AtomicU32::new(0),
+                },
                 mask: capacity - 1,
                 id,
             });
@@ -192,16 +199,13 @@ impl Ring {
         };
         self.write_entries(head, &items[..n as usize]);
         // Earlier producers publish first: entries become visible in reservation order.
-        while h.prod.tail.load(Ordering::Relaxed) != head {
-            std::hint::spin_loop();
-        }
+        wait_for(&h.prod.tail, head);
         h.prod.tail.store(head.wrapping_add(n), Ordering::Release);
         rsv.ring.store(0, Ordering::Release);
         n as usize
     }
 
-    /// Single-consumer burst dequeue into `out`; returns how many were taken.
-    /// Holes left by dead producers are skipped (they are not counted in the result).
+    /// Single-consumer burst dequeue into `out`; returns how many were taken (holes included).
     pub fn dequeue_sc(&self, out: &mut [u32]) -> usize {
         let h = self.hdr();
         let head = h.cons.head.load(Ordering::Relaxed);
@@ -213,7 +217,7 @@ impl Ring {
         self.read_entries(head, &mut out[..n as usize]);
         h.cons.head.store(head.wrapping_add(n), Ordering::Relaxed);
         h.cons.tail.store(head.wrapping_add(n), Ordering::Release);
-        squeeze_holes(&mut out[..n as usize])
+        n as usize
     }
 
     /// Multi-consumer burst dequeue into `out`; returns how many were taken.
@@ -237,11 +241,9 @@ impl Ring {
             }
         };
         self.read_entries(head, &mut out[..n as usize]);
-        while h.cons.tail.load(Ordering::Relaxed) != head {
-            std::hint::spin_loop();
-        }
+        wait_for(&h.cons.tail, head);
         h.cons.tail.store(head.wrapping_add(n), Ordering::Release);
-        squeeze_holes(&mut out[..n as usize])
+        n as usize
     }
 
     /// After the producer that owned `rsv` died: if its reservation is stuck unpublished,
@@ -280,19 +282,20 @@ impl Ring {
     }
 }
 
-/// Removes [`RING_HOLE`] entries in place; returns the number of real entries kept.
-fn squeeze_holes(items: &mut [u32]) -> usize {
-    if !items.contains(&RING_HOLE) {
-        return items.len();
-    }
-    let mut kept = 0;
-    for i in 0..items.len() {
-        if items[i] != RING_HOLE {
-            items[kept] = items[i];
-            kept += 1;
+/// Spin until `tail` reaches `v`. The thread ahead of us may have been preempted between
+/// reserving and publishing (likely when threads outnumber cores, as in shared-core mode):
+/// after a short spin, yield the CPU so it can finish instead of burning our time slice.
+#[inline]
+fn wait_for(tail: &AtomicU32, v: u32) {
+    let mut spins = 0u32;
+    while tail.load(Ordering::Relaxed) != v {
+        if spins < 128 {
+            spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
         }
     }
-    kept
 }
 
 #[cfg(test)]
@@ -357,8 +360,12 @@ mod tests {
         let live = Reservation::default();
         assert_eq!(r.enqueue_mp(&[7, 8], &live), 2);
         let mut out = [0u32; 8];
-        assert_eq!(r.dequeue_sc(&mut out), 2);
-        assert_eq!(&out[..2], &[7, 8]);
+        assert_eq!(r.dequeue_sc(&mut out), 5);
+        assert_eq!(
+            &out[..5],
+            &[RING_HOLE, RING_HOLE, RING_HOLE, 7, 8],
+            "holes come first"
+        );
         assert!(!r.repair_hole(&dead), "a repaired record is cleared");
     }
 

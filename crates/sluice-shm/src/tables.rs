@@ -179,6 +179,9 @@ impl Instance {
 pub struct ServiceTable {
     /// Live instances (informational).
     pub instances: AtomicU16,
+    /// The instance id when the service has exactly one, else 0: lets a sender skip the
+    /// per-packet bucket lookup.
+    sole: AtomicU16,
     /// `buckets[hash % BUCKETS]` = instance id.
     pub buckets: [AtomicU16; BUCKETS],
 }
@@ -193,12 +196,23 @@ impl ServiceTable {
         }
     }
 
+    /// The only instance, if there is exactly one (read once per batch).
+    #[inline]
+    pub fn sole(&self) -> u16 {
+        self.sole.load(Ordering::Acquire)
+    }
+
     /// Install a new bucket map (manager only). Readers see each bucket old or new.
     pub fn publish(&self, map: &[u16; BUCKETS], live: u16) {
+        // Leave the single-instance shortcut before the map changes under it.
+        self.sole.store(0, Ordering::Release);
         for (b, &v) in self.buckets.iter().zip(map.iter()) {
             b.store(v, Ordering::Relaxed);
         }
         self.instances.store(live, Ordering::Release);
+        if live == 1 {
+            self.sole.store(map[0], Ordering::Release);
+        }
     }
 }
 
@@ -286,7 +300,8 @@ pub fn bucket_map(instances: &[u16]) -> Box<[u16; BUCKETS]> {
 
 fn weight(bucket: u64, iid: u64) -> u64 {
     // splitmix64 of the pair: deterministic across processes and runs.
-    let mut z = bucket.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ iid.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut z =
+        bucket.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ iid.wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -301,7 +316,10 @@ mod tests {
         let two = bucket_map(&[3, 7]);
         let three = bucket_map(&[3, 7, 9]);
         let moved = two.iter().zip(three.iter()).filter(|(a, b)| a != b).count();
-        assert!(three.iter().zip(two.iter()).all(|(n, o)| n == o || *n == 9), "moves go to the new one");
+        assert!(
+            three.iter().zip(two.iter()).all(|(n, o)| n == o || *n == 9),
+            "moves go to the new one"
+        );
         let share = moved as f64 / BUCKETS as f64;
         assert!((0.25..0.42).contains(&share), "moved {share}");
         for iid in [3u16, 7, 9] {
@@ -324,7 +342,10 @@ mod tests {
 
     #[test]
     fn chain_steps_round_trip() {
-        let c: ChainTable = ChainTable { len: AtomicU32::new(0), steps: Default::default() };
+        let c: ChainTable = ChainTable {
+            len: AtomicU32::new(0),
+            steps: Default::default(),
+        };
         c.publish(&[Step::ToService(3), Step::Out(1)]);
         assert_eq!(c.step(0), Some(Step::ToService(3)));
         assert_eq!(c.step(1), Some(Step::Out(1)));

@@ -37,7 +37,11 @@ impl EventFd {
 
     /// Wait until notified or `timeout` passes, then reset the counter. Returns true if notified.
     pub fn wait(&self, timeout: Duration) -> bool {
-        let mut pfd = libc::pollfd { fd: self.0.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: one valid pollfd.
         let r = unsafe { libc::poll(&mut pfd, 1, ms) };
@@ -63,7 +67,11 @@ impl EventFd {
 pub fn wait_any(fds: &[&EventFd], timeout: Duration) -> bool {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
-        .map(|e| libc::pollfd { fd: e.raw(), events: libc::POLLIN, revents: 0 })
+        .map(|e| libc::pollfd {
+            fd: e.raw(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
         .collect();
     let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
     // SAFETY: a valid array of pollfds of the given length.

@@ -8,7 +8,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sluice_shm::{HugePolicy, Region, RegionConfig};
 
 fn region() -> Region {
-    let cfg = RegionConfig { slots: 4096, data_room: 256, headroom: 0, max_nfs: 8, ring_size: 256 };
+    let cfg = RegionConfig {
+        slots: 4096,
+        data_room: 256,
+        headroom: 0,
+        max_nfs: 8,
+        ring_size: 256,
+    };
     Region::create(&cfg, HugePolicy::Never).expect("create region")
 }
 
@@ -36,14 +42,22 @@ fn wait_all(pids: &[libc::pid_t]) {
         // SAFETY: waiting for our own child.
         unsafe { libc::waitpid(pid, &mut status, 0) };
         assert!(libc::WIFEXITED(status), "child {pid} did not exit normally");
-        assert_eq!(libc::WEXITSTATUS(status), 0, "child {pid} reported an error");
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "child {pid} reported an error"
+        );
     }
 }
 
 #[test]
 fn multi_producer_ring_keeps_every_entry_in_order() {
     const PRODUCERS: usize = 3;
-    const PER: u32 = 400_000;
+    const PER: u32 = if cfg!(debug_assertions) {
+        100_000
+    } else {
+        400_000
+    };
     let r = region();
     let ring = r.rx_ring(1);
     let pids = fork_children(PRODUCERS, |k| {
@@ -95,14 +109,20 @@ fn pool_slots_are_never_held_twice() {
             for &i in &held[..n] {
                 // SAFETY: the slot is ours until freed; its data area holds a holder marker.
                 let mark = unsafe { &*(r.data(i) as *const AtomicU32) };
-                if mark.compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+                if mark
+                    .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
+                {
                     return 1;
                 }
             }
             for &i in &held[..n] {
                 // SAFETY: as above.
                 let mark = unsafe { &*(r.data(i) as *const AtomicU32) };
-                if mark.compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+                if mark
+                    .compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
+                {
                     return 2;
                 }
             }

@@ -68,8 +68,7 @@ pub struct ManagerConfig {
     pub console: bool,
     /// Stop after this many seconds. Default: run until stopped.
     pub ttl: Option<f64>,
-    /// Hold receiving until every service named in a port's default chain has a running
-    /// instance (useful with generator and pcap ports, so the first packets are not dropped
+    /// Hold receiving until every service named in any chain has a running instance (useful with generator and pcap ports, so the first packets are not dropped
     /// for want of an NF). Default false: ports receive from the start.
     pub wait_for_chains: bool,
     /// Stop once every receiving port is exhausted (e.g. a replayed pcap) and no packet is in
@@ -216,15 +215,21 @@ impl Config {
     /// Read and check a file.
     pub fn load(path: &Path) -> Result<Resolved, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError { file: file.clone(), msg: format!("cannot read: {e}") })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            msg: format!("cannot read: {e}"),
+        })?;
         Config::parse(&text, &file)
     }
 
     /// Parse and check TOML text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Resolved, ConfigError> {
-        let err = |msg: String| ConfigError { file: file.to_string(), msg };
-        let cfg: Config = toml::from_str(text).map_err(|e| err(e.to_string().trim().to_string()))?;
+        let err = |msg: String| ConfigError {
+            file: file.to_string(),
+            msg,
+        };
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| err(e.to_string().trim().to_string()))?;
         cfg.resolve().map_err(err)
     }
 
@@ -234,13 +239,19 @@ impl Config {
             return Err(format!("[manager] threads = {}: use 1 or 2", m.threads));
         }
         if m.stats_interval.is_nan() || m.stats_interval < 0.05 {
-            return Err(format!("[manager] stats_interval = {}: must be >= 0.05 s", m.stats_interval));
+            return Err(format!(
+                "[manager] stats_interval = {}: must be >= 0.05 s",
+                m.stats_interval
+            ));
         }
         let socket_mode = u32::from_str_radix(m.socket_mode.trim_start_matches("0o"), 8)
             .ok()
             .filter(|v| *v <= 0o777)
             .ok_or_else(|| {
-                format!("[manager] socket_mode = {:?}: use octal like \"0600\"", m.socket_mode)
+                format!(
+                    "[manager] socket_mode = {:?}: use octal like \"0600\"",
+                    m.socket_mode
+                )
             })?;
         let p = &self.pool;
         let region = RegionConfig {
@@ -251,13 +262,19 @@ impl Config {
             ring_size: p.ring_size,
         };
         if !p.ring_size.is_power_of_two() || p.ring_size < 32 {
-            return Err(format!("[pool] ring_size = {}: must be a power of two >= 32", p.ring_size));
+            return Err(format!(
+                "[pool] ring_size = {}: must be a power of two >= 32",
+                p.ring_size
+            ));
         }
         if !(2..=254).contains(&p.max_nfs) {
             return Err(format!("[pool] max_nfs = {}: must be 2..=254", p.max_nfs));
         }
         if p.slots < 64 {
-            return Err(format!("[pool] slots = {}: at least 64 buffers are needed", p.slots));
+            return Err(format!(
+                "[pool] slots = {}: at least 64 buffers are needed",
+                p.slots
+            ));
         }
 
         let mut ids = HashSet::new();
@@ -265,13 +282,18 @@ impl Config {
         for (i, s) in self.services.iter().enumerate() {
             let at = format!("[[services]] #{} (name = {:?})", i + 1, s.name);
             if s.id == 0 || s.id as usize > MAX_SERVICES {
-                return Err(format!("{at}: id {} is out of range 1..={MAX_SERVICES}", s.id));
+                return Err(format!(
+                    "{at}: id {} is out of range 1..={MAX_SERVICES}",
+                    s.id
+                ));
             }
             if !ids.insert(s.id) {
                 return Err(format!("{at}: duplicate service id {}", s.id));
             }
             if s.name.is_empty() || s.name.parse::<u16>().is_ok() {
-                return Err(format!("{at}: a service name must be non-empty and not a number"));
+                return Err(format!(
+                    "{at}: a service name must be non-empty and not a number"
+                ));
             }
             if !names.insert(s.name.as_str()) {
                 return Err(format!("{at}: duplicate service name {:?}", s.name));
@@ -281,12 +303,19 @@ impl Config {
         let mut port_ids = BTreeMap::new();
         for (i, pc) in self.ports.iter().enumerate() {
             if port_ids.insert(pc.name.as_str(), i as u16).is_some() {
-                return Err(format!("[[ports]] #{}: duplicate port name {:?}", i + 1, pc.name));
+                return Err(format!(
+                    "[[ports]] #{}: duplicate port name {:?}",
+                    i + 1,
+                    pc.name
+                ));
             }
         }
 
         if self.chains.len() > MAX_CHAINS {
-            return Err(format!("{} chains defined; at most {MAX_CHAINS}", self.chains.len()));
+            return Err(format!(
+                "{} chains defined; at most {MAX_CHAINS}",
+                self.chains.len()
+            ));
         }
         let mut chains = Vec::new();
         let mut chain_ids = BTreeMap::new();
@@ -305,7 +334,10 @@ impl Config {
             for (j, s) in c.steps.iter().enumerate() {
                 let step = if let Some(port) = s.strip_prefix("port:") {
                     Step::Out(*port_ids.get(port).ok_or_else(|| {
-                        format!("{at}: step {} sends to port {port:?}, which is not in [[ports]]", j + 1)
+                        format!(
+                            "{at}: step {} sends to port {port:?}, which is not in [[ports]]",
+                            j + 1
+                        )
                     })?)
                 } else {
                     Step::ToService(self.service_id(s).ok_or_else(|| {
@@ -344,15 +376,24 @@ impl Config {
         let mut seen = HashSet::new();
         for (i, f) in self.flows.iter().enumerate() {
             let at = format!("[[flows]] #{}", i + 1);
-            let key: FlowKey =
-                f.flow.parse().map_err(|e| format!("{at}: match = {:?}: {e}", f.flow))?;
+            let key: FlowKey = f
+                .flow
+                .parse()
+                .map_err(|e| format!("{at}: match = {:?}: {e}", f.flow))?;
             if !seen.insert(key) {
                 return Err(format!("{at}: duplicate rule for {key}"));
             }
             flows.push((key, chain_of(&f.chain, &at)?));
         }
 
-        Ok(Resolved { region, chains, port_chain, flows, socket_mode, cfg: self })
+        Ok(Resolved {
+            region,
+            chains,
+            port_chain,
+            flows,
+            socket_mode,
+            cfg: self,
+        })
     }
 
     /// Service id by name or number (numbers must be defined too).
@@ -408,7 +449,10 @@ chain = "fast"
     #[test]
     fn a_good_file_resolves_names() {
         let r = Config::parse(GOOD, "good.toml").unwrap();
-        assert_eq!(r.chains[0].1, vec![Step::ToService(1), Step::ToService(2), Step::Out(1)]);
+        assert_eq!(
+            r.chains[0].1,
+            vec![Step::ToService(1), Step::ToService(2), Step::Out(1)]
+        );
         assert_eq!(r.chains[1].1, vec![Step::ToService(2), Step::Out(1)]);
         assert_eq!(r.port_chain, vec![Some(0), None]);
         assert_eq!(r.flows.len(), 1);
@@ -424,12 +468,24 @@ chain = "fast"
     #[test]
     fn errors_name_file_place_and_reason() {
         let e = refused("[manager]\nthreadz = 2\n");
-        assert!(e.starts_with("bad.toml: ") && e.contains("threadz") && e.contains("line 2"), "{e}");
+        assert!(
+            e.starts_with("bad.toml: ") && e.contains("threadz") && e.contains("line 2"),
+            "{e}"
+        );
         let e = refused(&GOOD.replace("id = 2\nname = \"mon\"", "id = 1\nname = \"mon\""));
-        assert!(e.contains("[[services]] #2") && e.contains("duplicate service id 1"), "{e}");
+        assert!(
+            e.contains("[[services]] #2") && e.contains("duplicate service id 1"),
+            "{e}"
+        );
         let e = refused(&GOOD.replace("\"fw\", \"mon\"", "\"fw\", \"nat\""));
-        assert!(e.contains("[[chains]] #1") && e.contains("step 2 names service \"nat\""), "{e}");
-        let e = refused(&GOOD.replace("port:sink\"]\n\n[[chains]]", "port:nowhere\"]\n\n[[chains]]"));
+        assert!(
+            e.contains("[[chains]] #1") && e.contains("step 2 names service \"nat\""),
+            "{e}"
+        );
+        let e = refused(&GOOD.replace(
+            "port:sink\"]\n\n[[chains]]",
+            "port:nowhere\"]\n\n[[chains]]",
+        ));
         assert!(e.contains("port \"nowhere\""), "{e}");
         let e = refused(&GOOD.replace("chain = \"fast\"", "chain = \"slow\""));
         assert!(e.contains("[[flows]] #1") && e.contains("\"slow\""), "{e}");
@@ -439,7 +495,10 @@ chain = "fast"
         assert!(e.contains("ring_size = 1000"), "{e}");
         let e = refused("this is not toml");
         assert!(e.starts_with("bad.toml: "), "{e}");
-        let e = refused(&GOOD.replace("name = \"fast\"\nsteps = [\"2\", \"port:sink\"]", "name = \"fast\"\nsteps = []"));
+        let e = refused(&GOOD.replace(
+            "name = \"fast\"\nsteps = [\"2\", \"port:sink\"]",
+            "name = \"fast\"\nsteps = []",
+        ));
         assert!(e.contains("0 steps"), "{e}");
     }
 }

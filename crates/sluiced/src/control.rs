@@ -54,19 +54,36 @@ impl Control {
             }
         }
         if let Some(iid) = me {
-            self.nf_conns.lock().expect("lock").retain(|(i, _)| *i != iid);
+            self.nf_conns
+                .lock()
+                .expect("lock")
+                .retain(|(i, _)| *i != iid);
             let stats = &self.stats;
             let sh = &self.sh;
-            self.reg.lock().expect("lock").reap(iid, |nf| stats.nf_info(sh, nf));
+            self.reg
+                .lock()
+                .expect("lock")
+                .reap(iid, |nf| stats.nf_info(sh, nf));
         }
     }
 
     /// Handle one request; `None` = no reply. `me` is the NF this connection registered.
-    fn handle(&self, req: Request, me: &mut Option<u16>, conn: &Conn) -> Option<(Response, Vec<RawFd>)> {
+    fn handle(
+        &self,
+        req: Request,
+        me: &mut Option<u16>,
+        conn: &Conn,
+    ) -> Option<(Response, Vec<RawFd>)> {
         let plain = |r: Response| Some((r, Vec::new()));
         let err = |m: String| plain(Response::Error { message: m });
         match req {
-            Request::Register { name, service, instance, mode, pid } => {
+            Request::Register {
+                name,
+                service,
+                instance,
+                mode,
+                pid,
+            } => {
                 if me.is_some() {
                     return err("this connection already registered an NF".into());
                 }
@@ -122,7 +139,12 @@ impl Control {
             }
             Request::Nfs => {
                 let reg = self.reg.lock().expect("lock");
-                plain(Response::Nfs(reg.nfs.values().map(|n| self.stats.nf_info(&self.sh, n)).collect()))
+                plain(Response::Nfs(
+                    reg.nfs
+                        .values()
+                        .map(|n| self.stats.nf_info(&self.sh, n))
+                        .collect(),
+                ))
             }
             Request::Services => {
                 let reg = self.reg.lock().expect("lock");
@@ -140,14 +162,20 @@ impl Control {
                                     .count() as u32
                             })
                             .collect();
-                        ServiceInfo { id: *id, name: s.name.clone(), instances: s.instances.clone(), buckets }
+                        ServiceInfo {
+                            id: *id,
+                            name: s.name.clone(),
+                            instances: s.instances.clone(),
+                            buckets,
+                        }
                     })
                     .collect();
                 plain(Response::Services(out))
             }
             Request::Chains => {
                 let reg = self.reg.lock().expect("lock");
-                let port_names: Vec<String> = self.sh.ports.iter().map(|p| p.name.clone()).collect();
+                let port_names: Vec<String> =
+                    self.sh.ports.iter().map(|p| p.name.clone()).collect();
                 let out = self
                     .chain_names
                     .iter()
@@ -166,7 +194,12 @@ impl Control {
                             .filter(|(_, c)| **c == Some(id as u16))
                             .map(|(p, _)| port_names[p].clone())
                             .collect();
-                        ChainInfo { id: id as u16, name: name.clone(), steps, default_for }
+                        ChainInfo {
+                            id: id as u16,
+                            name: name.clone(),
+                            steps,
+                            default_for,
+                        }
                     })
                     .collect();
                 plain(Response::Chains(out))
@@ -215,7 +248,9 @@ impl Control {
             }
             Request::Stats => {
                 let reg = self.reg.lock().expect("lock");
-                plain(Response::Stats(Box::new(self.stats.snapshot(&self.sh, &reg))))
+                plain(Response::Stats(Box::new(
+                    self.stats.snapshot(&self.sh, &reg),
+                )))
             }
             Request::Shutdown => {
                 self.shutdown.store(true, Ordering::Relaxed);

@@ -14,7 +14,7 @@ use arc_swap::ArcSwap;
 use sluice_ctl::RunMode;
 use sluice_port::{PortStats, RxPort, TxPort};
 use sluice_shm::{
-    drop_reason, owner, ActionCode, Counter, EventFd, Region, SlotMeta, Step,
+    drop_reason, owner, ActionCode, Counter, EventFd, Region, SlotMeta, Step, RING_HOLE,
 };
 use sluice_wire::{flow_hash, FlowKey};
 
@@ -120,7 +120,9 @@ struct NfSender {
 impl NfSender {
     fn new(max_nfs: u16) -> NfSender {
         NfSender {
-            bufs: (0..max_nfs).map(|_| Vec::with_capacity(BURST * 2)).collect(),
+            bufs: (0..max_nfs)
+                .map(|_| Vec::with_capacity(BURST * 2))
+                .collect(),
             dirty: Vec::with_capacity(max_nfs as usize),
         }
     }
@@ -142,7 +144,11 @@ impl NfSender {
             let sent = sh.region.rx_ring(iid).enqueue_mp(buf, rsv);
             if sent < buf.len() {
                 let lost = (buf.len() - sent) as u64;
-                sh.region.instance(iid).stats.rx_drop_full.fetch_add(lost, Ordering::Relaxed);
+                sh.region
+                    .instance(iid)
+                    .stats
+                    .rx_drop_full
+                    .fetch_add(lost, Ordering::Relaxed);
                 drops.bump(drop_reason::RING_FULL, lost);
                 free.extend_from_slice(&buf[sent..]);
             }
@@ -307,7 +313,8 @@ impl RxWorker {
             }
             self.free.extend_from_slice(&self.to_tx[sent..]);
             if sent < self.to_tx.len() {
-                sh.rx_drops.bump(drop_reason::RING_FULL, (self.to_tx.len() - sent) as u64);
+                sh.rx_drops
+                    .bump(drop_reason::RING_FULL, (self.to_tx.len() - sent) as u64);
             }
             self.to_tx.clear();
         }
@@ -348,7 +355,10 @@ impl TxWorker {
     /// A worker over the transmitting halves, indexed by port id (None = cannot transmit).
     pub fn new(sh: Arc<Shared>, ports: Vec<Option<Box<dyn TxPort>>>) -> TxWorker {
         TxWorker {
-            port_bufs: ports.iter().map(|_| Vec::with_capacity(BURST * 4)).collect(),
+            port_bufs: ports
+                .iter()
+                .map(|_| Vec::with_capacity(BURST * 4))
+                .collect(),
             nfs: NfSender::new(sh.region.max_nfs()),
             free: Vec::with_capacity(BURST * 4),
             idle: Idle::new(sh.mode),
@@ -372,7 +382,10 @@ impl TxWorker {
             total += n;
             for &s in &slots[..n] {
                 if !region.valid_slot(s) {
-                    sh.bad_desc[iid as usize].bump(1);
+                    // Holes left by a dead producer are skipped; anything else is forged.
+                    if s != RING_HOLE {
+                        sh.bad_desc[iid as usize].bump(1);
+                    }
                     continue;
                 }
                 // SAFETY: a valid slot index, handed to the manager through the tx ring.
@@ -398,13 +411,17 @@ impl TxWorker {
                             drop_reason::NF_ACTION
                         })
                     }
-                    Some(ActionCode::Out) => resolve(region, meta, Some(Step::Out(meta.destination))),
+                    Some(ActionCode::Out) => {
+                        resolve(region, meta, Some(Step::Out(meta.destination)))
+                    }
                     Some(ActionCode::ToService) => {
                         resolve(region, meta, Some(Step::ToService(meta.destination)))
                     }
                     Some(ActionCode::Next) => {
                         meta.chain_index = meta.chain_index.wrapping_add(1);
-                        let step = region.chain(meta.chain).and_then(|c| c.step(meta.chain_index as usize));
+                        let step = region
+                            .chain(meta.chain)
+                            .and_then(|c| c.step(meta.chain_index as usize));
                         resolve(region, meta, step)
                     }
                     None => {
@@ -435,7 +452,9 @@ impl TxWorker {
             if buf.is_empty() {
                 continue;
             }
-            let port = self.ports[p].as_mut().expect("buffers only fill for ports with TX");
+            let port = self.ports[p]
+                .as_mut()
+                .expect("buffers only fill for ports with TX");
             let taken = port.tx_burst(region, buf);
             if taken < buf.len() {
                 drops.bump(drop_reason::PORT_TX_FULL, (buf.len() - taken) as u64);
@@ -467,7 +486,12 @@ impl TxWorker {
     fn sleep(&self, max: Duration) {
         let me = self.sh.region.instance(0);
         me.announce_sleep();
-        let pending = self.sh.active.load().iter().any(|&i| !self.sh.region.tx_ring(i).is_empty());
+        let pending = self
+            .sh
+            .active
+            .load()
+            .iter()
+            .any(|&i| !self.sh.region.tx_ring(i).is_empty());
         if me.still_idle(pending || self.sh.stop.load(Ordering::Relaxed)) {
             self.sh.wakers[0].wait(max);
             me.sleeping.store(0, Ordering::Relaxed);
@@ -510,7 +534,11 @@ pub fn pin(core: usize) {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(core, &mut set);
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            tracing::warn!(core, "cannot pin data-plane thread: {}", std::io::Error::last_os_error());
+            tracing::warn!(
+                core,
+                "cannot pin data-plane thread: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }

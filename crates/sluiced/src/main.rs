@@ -23,8 +23,11 @@ use sluiced::stats::Stats;
 /// NFs (built with the sluice-nf SDK) connect to the control socket, map the packet pool and
 /// receive packets on their rings; `sluice` (the CLI) shows and changes the running state.
 #[derive(Parser)]
-#[command(version, after_help = "Configuration reference: README.md, section \"Configuration\".\n\
-Logs: set RUST_LOG (e.g. RUST_LOG=debug).")]
+#[command(
+    version,
+    after_help = "Configuration reference: README.md, section \"Configuration\".\n\
+Logs: set RUST_LOG (e.g. RUST_LOG=debug)."
+)]
 struct Args {
     /// TOML configuration file.
     #[arg(short, long, value_name = "FILE")]
@@ -100,7 +103,12 @@ fn run(args: Args) -> anyhow::Result<()> {
     for (i, pc) in r.cfg.ports.iter().enumerate() {
         let p = sluice_port::open(i as u16, pc, &region)?;
         tracing::info!(port = %p.name, id = i, kind = p.kind, "port open");
-        ports.push(PortInfo { name: p.name.clone(), kind: p.kind, stats: p.stats.clone(), has_tx: p.tx.is_some() });
+        ports.push(PortInfo {
+            name: p.name.clone(),
+            kind: p.kind,
+            stats: p.stats.clone(),
+            has_tx: p.tx.is_some(),
+        });
         if let Some(rx) = p.rx {
             rx_halves.push((i as u16, rx));
         }
@@ -108,9 +116,14 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     region.set_num_ports(ports.len() as u16);
     for (id, (_, steps)) in r.chains.iter().enumerate() {
-        region.chain(id as u16).expect("chain count checked").publish(steps);
+        region
+            .chain(id as u16)
+            .expect("chain count checked")
+            .publish(steps);
     }
-    let wakers = (0..region.max_nfs()).map(|_| EventFd::new()).collect::<Result<Vec<_>, _>>()?;
+    let wakers = (0..region.max_nfs())
+        .map(|_| EventFd::new())
+        .collect::<Result<Vec<_>, _>>()?;
     let sh = Arc::new(Shared {
         bad_desc: (0..region.max_nfs()).map(|_| AtomicU64::new(0)).collect(),
         region,
@@ -129,8 +142,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         stop: AtomicBool::new(false),
     });
 
-    let services: BTreeMap<u16, String> =
-        r.cfg.services.iter().map(|s| (s.id, s.name.clone())).collect();
+    let services: BTreeMap<u16, String> = r
+        .cfg
+        .services
+        .iter()
+        .map(|s| (s.id, s.name.clone()))
+        .collect();
     let ctl = Arc::new(Control {
         reg: Mutex::new(Registry::new(
             sh.clone(),
@@ -153,14 +170,16 @@ fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(socket = %m.socket.display(), mode = %m.run_mode, "sluiced ready");
     {
         let (ctl, listener) = (ctl.clone(), listener.clone());
-        std::thread::Builder::new().name("ctl-accept".into()).spawn(move || {
-            while let Ok(conn) = listener.accept() {
-                let ctl = ctl.clone();
-                let _ = std::thread::Builder::new()
-                    .name("ctl-conn".into())
-                    .spawn(move || ctl.serve(conn));
-            }
-        })?;
+        std::thread::Builder::new()
+            .name("ctl-accept".into())
+            .spawn(move || {
+                while let Ok(conn) = listener.accept() {
+                    let ctl = ctl.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("ctl-conn".into())
+                        .spawn(move || ctl.serve(conn));
+                }
+            })?;
     }
 
     let rx = RxWorker::new(sh.clone(), rx_halves);
@@ -168,27 +187,39 @@ fn run(args: Args) -> anyhow::Result<()> {
     let cores = m.cores.clone();
     let mut workers = Vec::new();
     if m.threads == 1 {
-        workers.push(std::thread::Builder::new().name("dp".into()).spawn(move || {
-            if let Some(&c) = cores.first() {
-                dataplane::pin(c);
-            }
-            dataplane::run_combined(rx, tx)
-        })?);
+        workers.push(
+            std::thread::Builder::new()
+                .name("dp".into())
+                .spawn(move || {
+                    if let Some(&c) = cores.first() {
+                        dataplane::pin(c);
+                    }
+                    dataplane::run_combined(rx, tx)
+                })?,
+        );
     } else {
         let c0 = cores.first().copied();
         let c1 = cores.get(1).copied();
-        workers.push(std::thread::Builder::new().name("dp-rx".into()).spawn(move || {
-            if let Some(c) = c0 {
-                dataplane::pin(c);
-            }
-            rx.run()
-        })?);
-        workers.push(std::thread::Builder::new().name("dp-tx".into()).spawn(move || {
-            if let Some(c) = c1 {
-                dataplane::pin(c);
-            }
-            tx.run()
-        })?);
+        workers.push(
+            std::thread::Builder::new()
+                .name("dp-rx".into())
+                .spawn(move || {
+                    if let Some(c) = c0 {
+                        dataplane::pin(c);
+                    }
+                    rx.run()
+                })?,
+        );
+        workers.push(
+            std::thread::Builder::new()
+                .name("dp-tx".into())
+                .spawn(move || {
+                    if let Some(c) = c1 {
+                        dataplane::pin(c);
+                    }
+                    tx.run()
+                })?,
+        );
     }
 
     for sig in [libc::SIGINT, libc::SIGTERM] {
@@ -230,7 +261,11 @@ fn run(args: Args) -> anyhow::Result<()> {
             break "ttl";
         }
         if m.stop_when_drained && sh.rx_exhausted.load(Ordering::Relaxed) {
-            drained_checks = if sh.region.pool_available() == sh.region.slots() { drained_checks + 1 } else { 0 };
+            drained_checks = if sh.region.pool_available() == sh.region.slots() {
+                drained_checks + 1
+            } else {
+                0
+            };
             if drained_checks >= 4 {
                 break "input drained";
             }

@@ -76,7 +76,15 @@ impl Registry {
             nfs: BTreeMap::new(),
             services: services
                 .into_iter()
-                .map(|(id, name)| (id, Service { name, instances: Vec::new() }))
+                .map(|(id, name)| {
+                    (
+                        id,
+                        Service {
+                            name,
+                            instances: Vec::new(),
+                        },
+                    )
+                })
                 .collect(),
             gone: VecDeque::new(),
             strict,
@@ -90,7 +98,11 @@ impl Registry {
     pub fn service_id(&self, s: &str) -> Option<u16> {
         match s.parse::<u16>() {
             Ok(id) => self.services.contains_key(&id).then_some(id),
-            Err(_) => self.services.iter().find(|(_, v)| v.name == s).map(|(k, _)| *k),
+            Err(_) => self
+                .services
+                .iter()
+                .find(|(_, v)| v.name == s)
+                .map(|(k, _)| *k),
         }
     }
 
@@ -107,16 +119,28 @@ impl Registry {
             Some(id) => id,
             None => match service.parse::<u16>() {
                 Ok(id) if !self.strict && id >= 1 && id as usize <= sluice_shm::MAX_SERVICES => {
-                    self.services
-                        .insert(id, Service { name: format!("service-{id}"), instances: vec![] });
+                    self.services.insert(
+                        id,
+                        Service {
+                            name: format!("service-{id}"),
+                            instances: vec![],
+                        },
+                    );
                     id
                 }
                 _ => {
-                    let known: Vec<String> =
-                        self.services.iter().map(|(k, v)| format!("{k} ({})", v.name)).collect();
+                    let known: Vec<String> = self
+                        .services
+                        .iter()
+                        .map(|(k, v)| format!("{k} ({})", v.name))
+                        .collect();
                     return Err(format!(
                         "unknown service {service:?}; configured services: {}",
-                        if known.is_empty() { "none".into() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".into()
+                        } else {
+                            known.join(", ")
+                        }
                     ));
                 }
             },
@@ -135,12 +159,18 @@ impl Registry {
             }
             Some(i) => {
                 if let Some(n) = self.nfs.get(&i) {
-                    return Err(format!("instance id {i} is taken by {} (pid {})", n.name, n.pid));
+                    return Err(format!(
+                        "instance id {i} is taken by {} (pid {})",
+                        n.name, n.pid
+                    ));
                 }
                 i
             }
             None => self.free_iid().ok_or_else(|| {
-                format!("no free instance id: all {} are in use (pool.max_nfs)", max - 1)
+                format!(
+                    "no free instance id: all {} are in use (pool.max_nfs)",
+                    max - 1
+                )
             })?,
         };
         let inst = self.sh.region.instance(iid);
@@ -182,9 +212,14 @@ impl Registry {
 
     /// The NF is ready: it joins its service and starts receiving.
     pub fn ready(&mut self, iid: u16) {
-        let Some(nf) = self.nfs.get_mut(&iid) else { return };
+        let Some(nf) = self.nfs.get_mut(&iid) else {
+            return;
+        };
         nf.state = InstanceState::Running;
-        self.sh.region.instance(iid).set_state(InstanceState::Running);
+        self.sh
+            .region
+            .instance(iid)
+            .set_state(InstanceState::Running);
         let sid = nf.service;
         if let Some(s) = self.services.get_mut(&sid) {
             if !s.instances.contains(&iid) {
@@ -193,29 +228,39 @@ impl Registry {
         }
         self.publish_service(sid);
         if !self.sh.rx_enabled.load(Ordering::Relaxed) && self.chains_ready() {
-            tracing::info!("every default chain has its NFs: ports start receiving");
+            tracing::info!("every chain has its NFs: ports start receiving");
             self.sh.rx_enabled.store(true, Ordering::Relaxed);
         }
     }
 
-    /// True when every service of every port's default chain has a running instance.
+    /// True when every service named in any chain has a running instance.
     fn chains_ready(&self) -> bool {
-        self.sh.port_chain.iter().flatten().all(|&c| {
-            let Some(chain) = self.sh.region.chain(c) else { return true };
-            (0..chain.len()).filter_map(|i| chain.step(i)).all(|s| match s {
-                Step::ToService(sid) => {
-                    self.services.get(&sid).is_some_and(|s| !s.instances.is_empty())
-                }
-                Step::Out(_) => true,
-            })
+        (0..sluice_shm::MAX_CHAINS as u16).all(|c| {
+            let Some(chain) = self.sh.region.chain(c) else {
+                return true;
+            };
+            (0..chain.len())
+                .filter_map(|i| chain.step(i))
+                .all(|s| match s {
+                    Step::ToService(sid) => self
+                        .services
+                        .get(&sid)
+                        .is_some_and(|s| !s.instances.is_empty()),
+                    Step::Out(_) => true,
+                })
         })
     }
 
     /// The NF is stopping: it leaves its service (no new traffic) but keeps draining.
     pub fn stopping(&mut self, iid: u16) {
-        let Some(nf) = self.nfs.get_mut(&iid) else { return };
+        let Some(nf) = self.nfs.get_mut(&iid) else {
+            return;
+        };
         nf.state = InstanceState::Stopping;
-        self.sh.region.instance(iid).set_state(InstanceState::Stopping);
+        self.sh
+            .region
+            .instance(iid)
+            .set_state(InstanceState::Stopping);
         let sid = nf.service;
         self.leave_service(iid, sid);
     }
@@ -230,8 +275,14 @@ impl Registry {
     /// Rebuild and publish a service's flow map (only the departed or joined instance's share
     /// of flows moves).
     pub fn publish_service(&self, sid: u16) {
-        let Some(table) = self.sh.region.service(sid) else { return };
-        let live = self.services.get(&sid).map(|s| s.instances.clone()).unwrap_or_default();
+        let Some(table) = self.sh.region.service(sid) else {
+            return;
+        };
+        let live = self
+            .services
+            .get(&sid)
+            .map(|s| s.instances.clone())
+            .unwrap_or_default();
         table.publish(&bucket_map(&live), live.len() as u16);
         self.sh.region.bump_routes_epoch();
     }
@@ -246,14 +297,18 @@ impl Registry {
     /// left half-written, return every buffer it held to the pool, free its id.
     /// `final_info` is its last stats line, kept for `sluice nfs`.
     pub fn reap(&mut self, iid: u16, final_info: impl FnOnce(&Nf) -> NfInfo) {
-        let Some(nf) = self.nfs.get(&iid).cloned() else { return };
+        let Some(nf) = self.nfs.get(&iid).cloned() else {
+            return;
+        };
         self.leave_service(iid, nf.service);
         let region = &self.sh.region;
         let inst = region.instance(iid);
         inst.set_state(InstanceState::Dead);
         // Producers that picked this instance from the old map finish within the grace time.
         std::thread::sleep(GRACE);
-        if let Some(r) = Ring::reservation_ring(&inst.reservation).and_then(|r| region.ring_by_id(r)) {
+        if let Some(r) =
+            Ring::reservation_ring(&inst.reservation).and_then(|r| region.ring_by_id(r))
+        {
             if r.repair_hole(&inst.reservation) {
                 tracing::warn!(nf = %nf.name, instance = iid, ring = r.id(), "repaired a ring left half-written by a dead NF");
             }
@@ -288,9 +343,14 @@ impl Registry {
             if n == 0 {
                 break;
             }
-            let mine: Vec<u32> =
-                buf[..n].iter().copied().filter(|&s| region.valid_slot(s) && region.owner_of(s) == owner::MANAGER).collect();
-            self.sh.ctl_drops.add(drop_reason::NF_GONE, mine.len() as u64);
+            let mine: Vec<u32> = buf[..n]
+                .iter()
+                .copied()
+                .filter(|&s| region.valid_slot(s) && region.owner_of(s) == owner::MANAGER)
+                .collect();
+            self.sh
+                .ctl_drops
+                .add(drop_reason::NF_GONE, mine.len() as u64);
             region.free(&mine);
         }
         inst.set_state(InstanceState::Free);
@@ -310,7 +370,10 @@ impl Registry {
             },
             Step::Out(p) => format!(
                 "port:{}",
-                port_names.get(*p as usize).cloned().unwrap_or_else(|| p.to_string())
+                port_names
+                    .get(*p as usize)
+                    .cloned()
+                    .unwrap_or_else(|| p.to_string())
             ),
         }
     }
@@ -325,8 +388,11 @@ fn drain_ring(region: &sluice_shm::Region, ring: Ring, iid: u16) -> u64 {
         if n == 0 {
             return n_total;
         }
-        let mine: Vec<u32> =
-            buf[..n].iter().copied().filter(|&s| region.valid_slot(s) && region.owner_of(s) == iid).collect();
+        let mine: Vec<u32> = buf[..n]
+            .iter()
+            .copied()
+            .filter(|&s| region.valid_slot(s) && region.owner_of(s) == iid)
+            .collect();
         n_total += mine.len() as u64;
         region.free(&mine);
     }

@@ -29,7 +29,10 @@ pub struct Stats {
 
 impl Default for Stats {
     fn default() -> Self {
-        Stats { start: Instant::now(), rates: Mutex::new(Rates::default()) }
+        Stats {
+            start: Instant::now(),
+            rates: Mutex::new(Rates::default()),
+        }
     }
 }
 
@@ -43,11 +46,18 @@ impl Stats {
     pub fn tick(&self, sh: &Shared, reg: &Registry) {
         let now = Instant::now();
         let mut r = self.rates.lock().expect("lock");
-        let dt = r.at.map(|t| now.duration_since(t).as_secs_f64()).unwrap_or(0.0);
+        let dt =
+            r.at.map(|t| now.duration_since(t).as_secs_f64())
+                .unwrap_or(0.0);
         let ports: Vec<(u64, u64)> = sh
             .ports
             .iter()
-            .map(|p| (p.stats.rx_packets.load(Ordering::Relaxed), p.stats.tx_packets.load(Ordering::Relaxed)))
+            .map(|p| {
+                (
+                    p.stats.rx_packets.load(Ordering::Relaxed),
+                    p.stats.tx_packets.load(Ordering::Relaxed),
+                )
+            })
             .collect();
         if dt > 0.0 {
             r.port_rate = ports
@@ -62,7 +72,10 @@ impl Stats {
         for &iid in reg.nfs.keys() {
             let now_c = nf_tx(sh, iid);
             if let (Some(o), true) = (r.nf_prev.get(&iid), dt > 0.0) {
-                rate.insert(iid, ((now_c.0 - o.0) as f64 / dt, (now_c.1 - o.1) as f64 / dt));
+                rate.insert(
+                    iid,
+                    ((now_c.0 - o.0) as f64 / dt, (now_c.1 - o.1) as f64 / dt),
+                );
             }
             prev.insert(iid, now_c);
         }
@@ -75,8 +88,14 @@ impl Stats {
     pub fn nf_info(&self, sh: &Shared, nf: &Nf) -> NfInfo {
         let inst = sh.region.instance(nf.iid);
         let st = &inst.stats;
-        let (rx_pps, tx_pps) =
-            self.rates.lock().expect("lock").nf_rate.get(&nf.iid).copied().unwrap_or((0.0, 0.0));
+        let (rx_pps, tx_pps) = self
+            .rates
+            .lock()
+            .expect("lock")
+            .nf_rate
+            .get(&nf.iid)
+            .copied()
+            .unwrap_or((0.0, 0.0));
         let actions = BTreeMap::from([
             ("drop".to_string(), st.act_drop.get()),
             ("next".to_string(), st.act_next.get()),
@@ -89,7 +108,10 @@ impl Stats {
             ("ring_full".to_string(), st.drop_ring_full.get()),
             ("rx_ring_full".to_string(), st.rx_drop_full.get()),
             ("bad_rx_descriptor".to_string(), st.drop_bad_desc.get()),
-            ("bad_tx_descriptor".to_string(), sh.bad_desc[nf.iid as usize].get()),
+            (
+                "bad_tx_descriptor".to_string(),
+                sh.bad_desc[nf.iid as usize].get(),
+            ),
         ]);
         NfInfo {
             instance: nf.iid,
@@ -131,7 +153,8 @@ impl Stats {
                     rx_pps,
                     tx_pps,
                     drops: s.drops(),
-                    errors: s.rx_errors.load(Ordering::Relaxed) + s.tx_errors.load(Ordering::Relaxed),
+                    errors: s.rx_errors.load(Ordering::Relaxed)
+                        + s.tx_errors.load(Ordering::Relaxed),
                 }
             })
             .collect()
@@ -143,7 +166,11 @@ impl Stats {
         let mut nfs: Vec<NfInfo> = reg.gone.iter().cloned().collect();
         nfs.extend(reg.nfs.values().map(|n| self.nf_info(sh, n)));
         for n in &mut nfs {
-            n.service_name = reg.services.get(&n.service).map(|s| s.name.clone()).unwrap_or_default();
+            n.service_name = reg
+                .services
+                .get(&n.service)
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
         }
         let drops = sh.drops();
         let manager_drops = (1..drop_reason::COUNT as u8)

@@ -13,7 +13,12 @@ use sluice_shm::{owner, ActionCode, Region};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let sock = opt("--socket").context("--socket")?;
     let service = opt("--service").unwrap_or_else(|| "1".into());
     let victim: Option<u16> = opt("--victim").map(|v| v.parse()).transpose()?;
@@ -30,7 +35,11 @@ fn main() -> anyhow::Result<()> {
     )?;
     let (resp, fds): (Response, Vec<OwnedFd>) = c.recv()?;
     let (iid, size) = match resp {
-        Response::Registered { instance, region_size, .. } => (instance, region_size as usize),
+        Response::Registered {
+            instance,
+            region_size,
+            ..
+        } => (instance, region_size as usize),
         other => bail!("not registered: {other:?}"),
     };
     let memfd = fds.into_iter().next().context("no region fd")?;
@@ -64,11 +73,20 @@ fn main() -> anyhow::Result<()> {
     region.alloc(&mut free_slot, owner::MANAGER);
     region.free(&free_slot);
     // Out of range, a free slot it does not hold, then the four broken ones.
-    let bad = [region.slots() + 5, free_slot[0], slots[0], slots[1], slots[2], slots[3]];
+    let bad = [
+        region.slots() + 5,
+        free_slot[0],
+        slots[0],
+        slots[1],
+        slots[2],
+        slots[3],
+    ];
     let n = region.tx_ring(iid).enqueue_sp(&bad);
     println!("badnf: wrote {n} bad descriptors to my tx ring");
     if let Some(v) = victim {
-        let n = region.rx_ring(v).enqueue_mp(&[region.slots() + 7], &region.instance(iid).reservation);
+        let n = region
+            .rx_ring(v)
+            .enqueue_mp(&[region.slots() + 7], &region.instance(iid).reservation);
         // No doorbell is rung: the victim finds it when it next polls (its sleep is bounded).
         println!("badnf: wrote {n} bad descriptors to instance {v}'s rx ring");
     }

@@ -14,7 +14,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
     /// Generator rate in packets per second (0 = as fast as possible).
-    #[arg(long, default_value_t = 1_000_000.0)]
+    #[arg(long, default_value_t = 500_000.0)]
     rate: f64,
     /// Run mode: shared-core suits small machines; poll needs a core per NF.
     #[arg(long, default_value = "shared-core")]
@@ -46,6 +46,7 @@ socket = "{sock}"
 run_mode = "{mode}"
 threads = 1
 console = true
+wait_for_chains = true
 ttl = {ttl}
 
 [pool]

@@ -59,7 +59,7 @@ pub fn render(s: &StatsSnapshot) -> String {
     }
     let _ = writeln!(
         o,
-        "{:<4} {:<14} {:<12} {:<8} {:>9} {:>9} {:>12} {:>12}  {:<26} drops",
+        "{:<4} {:<20} {:<16} {:<8} {:>9} {:>9} {:>12} {:>12}  {:<26} drops",
         "IID", "NF", "SERVICE", "STATE", "RX pps", "TX pps", "RX", "TX", "out/tonf/next/drop"
     );
     for n in &s.nfs {
@@ -77,7 +77,7 @@ pub fn render(s: &StatsSnapshot) -> String {
         }
         let _ = writeln!(
             o,
-            "{:<4} {:<14} {:<12} {:<8} {:>9} {:>9} {:>12} {:>12}  {:<26} {}",
+            "{:<4} {:<20} {:<16} {:<8} {:>9} {:>9} {:>12} {:>12}  {:<26} {}",
             n.instance,
             n.name,
             format!("{}:{}", n.service, n.service_name),

@@ -417,6 +417,9 @@ impl Engine {
         let mut n = 0;
         let area = region.data_area();
         for &s in slots {
+            region.prefetch(s);
+        }
+        for &s in slots {
             if !region.valid_slot(s) {
                 // A hole left by a producer that died mid-enqueue is not a descriptor.
                 if s != RING_HOLE {

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use sluice_port::{open, GeneratorConfig, Pattern, PortConfig, PortKind};
-use sluice_shm::{HugePolicy, Region, RegionConfig};
+use sluice_shm::{Buffers, HugePolicy, Region, RegionConfig};
 
 fn run(
     slots: u32,
@@ -34,7 +34,7 @@ fn run(
     let limit = Duration::from_secs_f64(secs);
     loop {
         for _ in 0..1024 {
-            let n = rx.rx_burst(&region, &mut out);
+            let n = rx.rx_burst(&mut Buffers::direct(&region), &mut out);
             region.free(&out[..n]);
             total += n as u64;
         }

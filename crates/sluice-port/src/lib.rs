@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sluice_shm::Region;
+use sluice_shm::{Buffers, Region};
 
 mod config;
 mod generator;
@@ -26,7 +26,7 @@ pub trait RxPort: Send {
     /// For each slot it sets `data_off`, `len`, `in_port`, `timestamp` and, when
     /// [`RxPort::provides_flow_hash`] is true, `flow_hash`; the owner is the manager.
     /// Frames that cannot be received (no buffer, malformed) are counted in the port's stats.
-    fn rx_burst(&mut self, region: &Region, out: &mut [u32]) -> usize;
+    fn rx_burst(&mut self, region: &mut Buffers<'_>, out: &mut [u32]) -> usize;
 
     /// True if `rx_burst` fills in the symmetric flow hash (like a NIC's RSS hash), so the
     /// manager need not parse the frame for it.
@@ -44,7 +44,7 @@ pub trait RxPort: Send {
 pub trait TxPort: Send {
     /// Transmit the frames in `slots`; returns how many the port took. The port owns (and
     /// eventually frees) the ones it took; the caller drops and frees the rest.
-    fn tx_burst(&mut self, region: &Region, slots: &[u32]) -> usize;
+    fn tx_burst(&mut self, region: &mut Buffers<'_>, slots: &[u32]) -> usize;
 
     /// Push out anything buffered (called when the data plane is idle and at shutdown).
     fn flush(&mut self) {}

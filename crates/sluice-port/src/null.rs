@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use sluice_shm::{Counter, Region};
+use sluice_shm::{Buffers, Counter};
 
 use crate::{PortStats, TxPort};
 
@@ -17,7 +17,7 @@ pub(crate) fn open(stats: Arc<PortStats>) -> Box<dyn TxPort> {
 }
 
 impl TxPort for Null {
-    fn tx_burst(&mut self, region: &Region, slots: &[u32]) -> usize {
+    fn tx_burst(&mut self, region: &mut Buffers<'_>, slots: &[u32]) -> usize {
         if slots.is_empty() {
             return 0;
         }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sluice_pcap::{Format, PcapError, PcapReader, PcapWriter, LINKTYPE_ETHERNET, MAX_CAPLEN};
-use sluice_shm::{now_ns, owner, Counter, Region, SlotMeta};
+use sluice_shm::{now_ns, owner, Buffers, Counter, Region, SlotMeta};
 use sluice_wire::flow_hash;
 
 use crate::config::PcapConfig;
@@ -241,7 +241,7 @@ impl Replay {
 }
 
 impl RxPort for Replay {
-    fn rx_burst(&mut self, region: &Region, out: &mut [u32]) -> usize {
+    fn rx_burst(&mut self, region: &mut Buffers<'_>, out: &mut [u32]) -> usize {
         if self.done || out.is_empty() {
             return 0;
         }
@@ -326,7 +326,7 @@ impl Record {
 }
 
 impl TxPort for Record {
-    fn tx_burst(&mut self, region: &Region, slots: &[u32]) -> usize {
+    fn tx_burst(&mut self, region: &mut Buffers<'_>, slots: &[u32]) -> usize {
         if self.failed || slots.is_empty() {
             return 0;
         }

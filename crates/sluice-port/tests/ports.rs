@@ -9,7 +9,7 @@ use sluice_pcap::{Format, PcapReader, PcapWriter};
 use sluice_port::{
     open, GeneratorConfig, Pattern, PcapConfig, Port, PortConfig, PortError, PortKind,
 };
-use sluice_shm::{owner, HugePolicy, Region, RegionConfig};
+use sluice_shm::{owner, Buffers, HugePolicy, Region, RegionConfig};
 use sluice_wire::{flow_hash, parse, verify_checksums, L3Kind, L4Kind};
 
 fn region() -> Region {
@@ -79,7 +79,7 @@ fn generator_emits_valid_udp_frames_of_the_requested_size() {
         assert!(p.tx.is_none());
         assert!(rx.provides_flow_hash());
         let mut out = [0u32; 32];
-        let n = rx.rx_burst(&r, &mut out);
+        let n = rx.rx_burst(&mut Buffers::direct(&r), &mut out);
         assert_eq!(n, 32);
         for &idx in &out[..n] {
             let m = meta(&r, idx);
@@ -125,7 +125,7 @@ fn generator_flows_are_distinct_and_hashed() {
     );
     let rx = p.rx.as_mut().unwrap();
     let mut out = [0u32; 16];
-    assert_eq!(rx.rx_burst(&r, &mut out), 16);
+    assert_eq!(rx.rx_burst(&mut Buffers::direct(&r), &mut out), 16);
     let mut seen = HashSet::new();
     for (k, &idx) in out.iter().enumerate() {
         let f = frame(&r, idx);
@@ -150,7 +150,7 @@ fn generator_flows_are_distinct_and_hashed() {
     let rx = p.rx.as_mut().unwrap();
     let mut ports = HashSet::new();
     for _ in 0..10 {
-        let n = rx.rx_burst(&r, &mut out);
+        let n = rx.rx_burst(&mut Buffers::direct(&r), &mut out);
         for &idx in &out[..n] {
             let f = frame(&r, idx);
             assert_eq!(meta(&r, idx).flow_hash, flow_hash(&f));
@@ -176,7 +176,7 @@ fn generator_beyond_65536_flows_varies_the_source_address() {
     let mut seen = HashSet::new();
     let mut total = 0;
     while total < 65538 {
-        let n = rx.rx_burst(&r, &mut out);
+        let n = rx.rx_burst(&mut Buffers::direct(&r), &mut out);
         for &idx in &out[..n] {
             let f = frame(&r, idx);
             let h = parse(&f).unwrap();
@@ -206,7 +206,7 @@ fn generator_bidirectional_alternates_directions_with_the_same_hash() {
         );
         let rx = p.rx.as_mut().unwrap();
         let mut out = [0u32; 60];
-        assert_eq!(rx.rx_burst(&r, &mut out), 60);
+        assert_eq!(rx.rx_burst(&mut Buffers::direct(&r), &mut out), 60);
         let mut per_flow: std::collections::HashMap<u32, Vec<(u16, u16)>> = Default::default();
         for &idx in &out {
             let f = frame(&r, idx);
@@ -252,7 +252,7 @@ fn generator_count_stops_it() {
     let mut total = 0;
     for _ in 0..10 {
         assert!(!rx.exhausted() || total == 100);
-        let n = rx.rx_burst(&r, &mut out);
+        let n = rx.rx_burst(&mut Buffers::direct(&r), &mut out);
         total += n;
         r.free(&out[..n]);
     }
@@ -269,8 +269,8 @@ fn generator_counts_frames_it_had_no_buffer_for() {
     let mut p = gen_port(&r, GeneratorConfig::default());
     let rx = p.rx.as_mut().unwrap();
     let mut out = [0u32; 32];
-    assert_eq!(rx.rx_burst(&r, &mut out), 24);
-    assert_eq!(rx.rx_burst(&r, &mut out[24..]), 0);
+    assert_eq!(rx.rx_burst(&mut Buffers::direct(&r), &mut out), 24);
+    assert_eq!(rx.rx_burst(&mut Buffers::direct(&r), &mut out[24..]), 0);
     assert_eq!(p.stats.rx_no_buffer.load(Ordering::Relaxed), 8 + 8);
     assert_eq!(p.stats.drops()["rx_no_buffer"], 16);
     r.free(&hog);
@@ -293,7 +293,7 @@ fn generator_rate_limit_is_roughly_honoured() {
     let start = Instant::now();
     let mut total = 0usize;
     while start.elapsed() < Duration::from_millis(200) {
-        let n = rx.rx_burst(&r, &mut out);
+        let n = rx.rx_burst(&mut Buffers::direct(&r), &mut out);
         total += n;
         r.free(&out[..n]);
         std::thread::sleep(Duration::from_micros(100));
@@ -383,8 +383,11 @@ fn null_frees_everything() {
     let tx = sink.tx.as_mut().unwrap();
     let mut out = [0u32; 64];
     for _ in 0..100 {
-        let n = g.rx.as_mut().unwrap().rx_burst(&r, &mut out);
-        assert_eq!(tx.tx_burst(&r, &out[..n]), n);
+        let n =
+            g.rx.as_mut()
+                .unwrap()
+                .rx_burst(&mut Buffers::direct(&r), &mut out);
+        assert_eq!(tx.tx_burst(&mut Buffers::direct(&r), &out[..n]), n);
     }
     assert_eq!(r.pool_available(), 1024);
     assert_eq!(sink.stats.tx_packets.load(Ordering::Relaxed), 6400);
@@ -455,13 +458,13 @@ fn pump(r: &Region, rx: &mut Port, tx: &mut Port) -> usize {
         if rxh.exhausted() {
             break;
         }
-        let n = rxh.rx_burst(r, &mut out);
+        let n = rxh.rx_burst(&mut Buffers::direct(r), &mut out);
         for &idx in &out[..n] {
             let f = frame(r, idx);
             assert_eq!(meta(r, idx).flow_hash, flow_hash(&f));
             assert_eq!(meta(r, idx).in_port, 2);
         }
-        assert_eq!(txh.tx_burst(r, &out[..n]), n);
+        assert_eq!(txh.tx_burst(&mut Buffers::direct(r), &out[..n]), n);
         total += n;
     }
     assert!(rxh.exhausted());
@@ -575,10 +578,18 @@ fn pcap_one_port_can_replay_and_record() {
     .unwrap();
     assert_eq!(p.kind, "pcap");
     let mut out = [0u32; 64];
-    let n = p.rx.as_mut().unwrap().rx_burst(&r, &mut out);
+    let n =
+        p.rx.as_mut()
+            .unwrap()
+            .rx_burst(&mut Buffers::direct(&r), &mut out);
     assert_eq!(n, 50);
     assert!(p.rx.as_ref().unwrap().exhausted());
-    assert_eq!(p.tx.as_mut().unwrap().tx_burst(&r, &out[..n]), n);
+    assert_eq!(
+        p.tx.as_mut()
+            .unwrap()
+            .tx_burst(&mut Buffers::direct(&r), &out[..n]),
+        n
+    );
     drop(p); // flushes on drop
     assert_eq!(read_capture(&output), frames);
     let _ = std::fs::remove_file(&input);
@@ -611,10 +622,10 @@ fn pcap_read_error_mid_file_ends_the_replay() {
     .unwrap();
     let rx = p.rx.as_mut().unwrap();
     let mut out = [0u32; 64];
-    let n = rx.rx_burst(&r, &mut out);
+    let n = rx.rx_burst(&mut Buffers::direct(&r), &mut out);
     assert_eq!(n, 4);
     assert!(rx.exhausted());
-    assert_eq!(rx.rx_burst(&r, &mut out[n..]), 0);
+    assert_eq!(rx.rx_burst(&mut Buffers::direct(&r), &mut out[n..]), 0);
     assert_eq!(p.stats.rx_errors.load(Ordering::Relaxed), 1);
     r.free(&out[..n]);
     assert_eq!(r.pool_available(), 1024);
@@ -644,7 +655,7 @@ fn pcap_replay_rate_limit() {
     let start = Instant::now();
     let mut total = 0usize;
     while start.elapsed() < Duration::from_millis(200) {
-        let n = rx.rx_burst(&r, &mut out);
+        let n = rx.rx_burst(&mut Buffers::direct(&r), &mut out);
         total += n;
         r.free(&out[..n]);
         std::thread::sleep(Duration::from_micros(100));

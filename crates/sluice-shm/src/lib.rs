@@ -3,12 +3,14 @@
 //!
 //! Start with [`Region`]: the manager creates it, NFs attach to it from a passed fd.
 
+mod cache;
 mod region;
 mod ring;
 mod slot;
 mod tables;
 mod wake;
 
+pub use cache::{Buffers, LocalRing, PoolCache};
 pub use region::{Backing, Counter, HugePolicy, Region, RegionConfig};
 pub use ring::{Reservation, Ring, RING_HOLE};
 pub use slot::{drop_reason, owner, ActionCode, SlotMeta, META_BYTES};

@@ -366,6 +366,21 @@ impl Region {
         p as *mut SlotMeta
     }
 
+    /// Hint the CPU to fetch a slot's metadata line: a burst's slots were written on another
+    /// core, so fetching all of them up front overlaps the cache misses.
+    #[inline]
+    pub fn prefetch(&self, idx: u32) {
+        if !self.valid_slot(idx) {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch never faults; the address is inside the mapping anyway.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(self.meta(idx) as *const i8);
+        }
+    }
+
     /// Pointer to the start of a slot's data area (headroom included).
     ///
     /// # Safety
@@ -408,15 +423,20 @@ impl Region {
             // SAFETY: the caller holds these valid slots.
             unsafe { (*self.meta(i)).owner = owner::FREE };
         }
-        let rsv = Reservation::default();
-        let mut done = 0;
-        while done < idx.len() {
-            // The pool ring has room for every slot, so this always completes.
-            done += self.pool.enqueue_mp(&idx[done..], &rsv);
-        }
+        self.pool_ring_put(idx);
     }
 
-    /// Free slots in the pool.
+    /// The pool's free ring (for thread caches).
+    pub(crate) fn pool_ring(&self) -> Ring {
+        self.pool
+    }
+
+    /// Put free slots (owner already FREE) back on the pool ring.
+    pub(crate) fn pool_ring_put(&self, idx: &[u32]) {
+        crate::cache::put_all(self.pool, idx);
+    }
+
+    /// Free slots in the pool ring (thread caches hold more: see `PoolCache::held`).
     pub fn pool_available(&self) -> u32 {
         self.pool.len()
     }

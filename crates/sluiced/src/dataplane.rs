@@ -14,7 +14,8 @@ use arc_swap::ArcSwap;
 use sluice_ctl::RunMode;
 use sluice_port::{PortStats, RxPort, TxPort};
 use sluice_shm::{
-    drop_reason, owner, ActionCode, Counter, EventFd, Region, SlotMeta, Step, RING_HOLE,
+    drop_reason, owner, ActionCode, Buffers, Counter, EventFd, LocalRing, PoolCache, Region,
+    SlotMeta, Step, RING_HOLE,
 };
 use sluice_wire::{flow_hash, FlowKey};
 
@@ -100,9 +101,28 @@ pub struct Shared {
     pub mode: RunMode,
     /// Tells the data-plane threads to finish.
     pub stop: AtomicBool,
+    /// TX thread's surplus free buffers on their way to the RX thread.
+    pub exchange: LocalRing,
+    /// Free buffers held in the data-plane threads' caches.
+    pub cache_held: Vec<Arc<AtomicU64>>,
 }
 
 impl Shared {
+    /// Free buffers: in the pool ring, in thread caches or on their way between them.
+    pub fn free_buffers(&self) -> u32 {
+        let cached: u64 = self
+            .cache_held
+            .iter()
+            .map(|h| h.load(Ordering::Relaxed))
+            .sum();
+        self.region.pool_available() + self.exchange.ring().len() + cached as u32
+    }
+
+    /// Buffers in flight (held by ports, rings or NFs).
+    pub fn in_flight(&self) -> u32 {
+        self.region.slots().saturating_sub(self.free_buffers())
+    }
+
     /// Sum of drops by reason over every counter set.
     pub fn drops(&self) -> [u64; drop_reason::COUNT] {
         std::array::from_fn(|i| {
@@ -227,6 +247,7 @@ impl Idle {
 /// The RX side: ports in, first hop out.
 pub struct RxWorker {
     sh: Arc<Shared>,
+    pool: PoolCache,
     ports: Vec<(u16, Box<dyn RxPort>, bool)>,
     nfs: NfSender,
     to_tx: Vec<u32>,
@@ -236,9 +257,10 @@ pub struct RxWorker {
 
 impl RxWorker {
     /// A worker over the receiving halves `ports` (port id, half).
-    pub fn new(sh: Arc<Shared>, ports: Vec<(u16, Box<dyn RxPort>)>) -> RxWorker {
+    pub fn new(sh: Arc<Shared>, ports: Vec<(u16, Box<dyn RxPort>)>, pool: PoolCache) -> RxWorker {
         let ports = ports.into_iter().map(|(id, p)| (id, p, false)).collect();
         RxWorker {
+            pool,
             nfs: NfSender::new(sh.region.max_nfs()),
             to_tx: Vec::with_capacity(BURST * 4),
             free: Vec::with_capacity(BURST * 4),
@@ -259,7 +281,7 @@ impl RxWorker {
         let region = &sh.region;
         let flows = sh.flows.load();
         for (id, port, done) in &mut self.ports {
-            let n = port.rx_burst(region, &mut slots);
+            let n = port.rx_burst(&mut Buffers::cached(region, &mut self.pool), &mut slots);
             if n == 0 {
                 if !*done && port.exhausted() {
                     *done = true;
@@ -319,7 +341,7 @@ impl RxWorker {
             self.to_tx.clear();
         }
         if !self.free.is_empty() {
-            region.free(&self.free);
+            Buffers::cached(region, &mut self.pool).free(&self.free);
             self.free.clear();
         }
         if total == 0 && self.ports.iter().all(|p| p.2) {
@@ -337,12 +359,14 @@ impl RxWorker {
                 std::thread::sleep(Duration::from_micros(200));
             }
         }
+        self.pool.drain(&self.sh.region);
     }
 }
 
 /// The TX side: NF tx rings in, ports (or the next NF) out.
 pub struct TxWorker {
     sh: Arc<Shared>,
+    pool: PoolCache,
     ports: Vec<Option<Box<dyn TxPort>>>,
     port_bufs: Vec<Vec<u32>>,
     nfs: NfSender,
@@ -353,8 +377,9 @@ pub struct TxWorker {
 
 impl TxWorker {
     /// A worker over the transmitting halves, indexed by port id (None = cannot transmit).
-    pub fn new(sh: Arc<Shared>, ports: Vec<Option<Box<dyn TxPort>>>) -> TxWorker {
+    pub fn new(sh: Arc<Shared>, ports: Vec<Option<Box<dyn TxPort>>>, pool: PoolCache) -> TxWorker {
         TxWorker {
+            pool,
             port_bufs: ports
                 .iter()
                 .map(|_| Vec::with_capacity(BURST * 4))
@@ -380,6 +405,9 @@ impl TxWorker {
         for &iid in active.iter() {
             let n = region.tx_ring(iid).dequeue_sc(&mut slots);
             total += n;
+            for &s in &slots[..n] {
+                region.prefetch(s);
+            }
             for &s in &slots[..n] {
                 if !region.valid_slot(s) {
                     // Holes left by a dead producer are skipped; anything else is forged.
@@ -455,7 +483,7 @@ impl TxWorker {
             let port = self.ports[p]
                 .as_mut()
                 .expect("buffers only fill for ports with TX");
-            let taken = port.tx_burst(region, buf);
+            let taken = port.tx_burst(&mut Buffers::cached(region, &mut self.pool), buf);
             if taken < buf.len() {
                 drops.bump(drop_reason::PORT_TX_FULL, (buf.len() - taken) as u64);
                 self.free.extend_from_slice(&buf[taken..]);
@@ -464,7 +492,7 @@ impl TxWorker {
         }
         self.nfs.flush(sh, drops, &mut self.free);
         if !self.free.is_empty() {
-            region.free(&self.free);
+            Buffers::cached(region, &mut self.pool).free(&self.free);
             self.free.clear();
         }
         if total > 0 {
@@ -513,6 +541,7 @@ impl TxWorker {
     pub fn finish(&mut self) {
         while self.poll() > 0 {}
         self.flush_ports();
+        self.pool.drain(&self.sh.region);
     }
 }
 
@@ -525,6 +554,7 @@ pub fn run_combined(mut rx: RxWorker, mut tx: TxWorker) {
         }
     }
     tx.finish();
+    rx.pool.drain(&rx.sh.region);
 }
 
 /// Pin the calling thread to `core` (best effort, logged on failure).

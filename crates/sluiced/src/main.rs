@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use clap::Parser;
 use sluice_ctl::Listener;
-use sluice_shm::{Backing, EventFd, Region};
+use sluice_shm::{Backing, EventFd, LocalRing, PoolCache, Region};
 use sluiced::config::Config;
 use sluiced::control::Control;
 use sluiced::dataplane::{self, PortInfo, RxWorker, Shared, TxWorker};
@@ -124,6 +124,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     let wakers = (0..region.max_nfs())
         .map(|_| EventFd::new())
         .collect::<Result<Vec<_>, _>>()?;
+    // Buffer caches of the data-plane threads (see sluice_shm::PoolCache).
+    let exchange = LocalRing::new(4096);
+    let rx_pool = PoolCache::new(1024, Some(exchange.ring()), None);
+    let tx_pool = PoolCache::new(1024, None, Some(exchange.ring()));
     let sh = Arc::new(Shared {
         bad_desc: (0..region.max_nfs()).map(|_| AtomicU64::new(0)).collect(),
         region,
@@ -140,6 +144,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         rx_exhausted: AtomicBool::new(false),
         mode: m.run_mode,
         stop: AtomicBool::new(false),
+        cache_held: vec![rx_pool.held(), tx_pool.held()],
+        exchange,
     });
 
     let services: BTreeMap<u16, String> = r
@@ -182,8 +188,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             })?;
     }
 
-    let rx = RxWorker::new(sh.clone(), rx_halves);
-    let tx = TxWorker::new(sh.clone(), tx_halves);
+    let rx = RxWorker::new(sh.clone(), rx_halves, rx_pool);
+    let tx = TxWorker::new(sh.clone(), tx_halves, tx_pool);
     let cores = m.cores.clone();
     let mut workers = Vec::new();
     if m.threads == 1 {
@@ -261,7 +267,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             break "ttl";
         }
         if m.stop_when_drained && sh.rx_exhausted.load(Ordering::Relaxed) {
-            drained_checks = if sh.region.pool_available() == sh.region.slots() {
+            drained_checks = if sh.in_flight() == 0 {
                 drained_checks + 1
             } else {
                 0
@@ -272,6 +278,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     tracing::info!("stopping ({why})");
+    // Stop receiving and let what is in flight leave before the NFs go.
+    sh.rx_enabled.store(false, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while sh.in_flight() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     ctl.stop_all_nfs();
     let deadline = Instant::now() + Duration::from_secs(5);
     while ctl.nf_count() > 0 && Instant::now() < deadline {
@@ -280,6 +292,15 @@ fn run(args: Args) -> anyhow::Result<()> {
     sh.stop.store(true, Ordering::Relaxed);
     for w in workers {
         let _ = w.join();
+    }
+    // What the TX thread passed on and the RX thread never took goes back to the pool.
+    let mut left = [0u32; 256];
+    loop {
+        let n = sh.exchange.ring().dequeue_sc(&mut left);
+        if n == 0 {
+            break;
+        }
+        sh.region.free(&left[..n]);
     }
     listener.shutdown();
     let _ = std::fs::remove_file(&m.socket);

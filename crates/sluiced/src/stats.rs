@@ -176,12 +176,12 @@ impl Stats {
         let manager_drops = (1..drop_reason::COUNT as u8)
             .map(|r| (drop_reason::name(r).to_string(), drops[r as usize]))
             .collect();
-        let pool_free = sh.region.pool_available();
+        let pool_free = sh.free_buffers();
         let accounting = Accounting {
             entered: ports.iter().map(|p| p.rx).sum::<u64>() + sh.nf_alloc.load(Ordering::Relaxed),
             left: ports.iter().map(|p| p.tx).sum(),
             dropped: drops.iter().sum(),
-            in_flight: (sh.region.slots() - pool_free) as u64,
+            in_flight: sh.region.slots().saturating_sub(pool_free) as u64,
         };
         StatsSnapshot {
             uptime_s: self.start.elapsed().as_secs_f64(),

@@ -88,7 +88,7 @@ fn zero_loss(run: impl Fn(Option<f64>) -> (f64, f64)) -> (f64, f64) {
     (max, 0.0)
 }
 
-fn rss_kib(pid: u32) -> (u64, u64, u64) {
+fn rss_kib(pid: u32) -> Rss {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |k: &str| {
         s.lines()
@@ -117,7 +117,10 @@ fn speed_tester(secs: f64, latency: bool) -> String {
         .to_string()
 }
 
-fn pipeline(secs: f64, rate: Option<f64>) -> ((f64, f64), (u64, u64, u64), (u64, u64, u64)) {
+/// VmRSS, RssAnon and RssShmem in KiB.
+type Rss = (u64, u64, u64);
+
+fn pipeline(secs: f64, rate: Option<f64>) -> ((f64, f64), Rss, Rss) {
     let dir = TestDir::new("bench-pipeline");
     let d = Daemon::start_with(
         &dir,

@@ -220,7 +220,7 @@ mod tests {
         let mut many = vec![0u32; 100];
         let n = r.alloc(&mut many, 0);
         Buffers::cached(&r, &mut tx).free(&many[..n]);
-        assert!(x.ring().len() > 0);
+        assert!(!x.ring().is_empty());
         let total = r.pool_available() as u64
             + rx.held().load(Ordering::Relaxed)
             + tx.held().load(Ordering::Relaxed)

@@ -135,3 +135,46 @@ pub enum NfError {
     #[error("{0}")]
     Setup(String),
 }
+
+/// The body of a standalone NF binary's `main`: set up logging (`RUST_LOG`, default info, on
+/// stderr), build the NF, run it until it stops and print a one-line summary. Errors print as
+/// `<program>: error: ...` and give exit status 1.
+pub fn main<N, E>(
+    program: &str,
+    args: &NfArgs,
+    build: impl FnOnce() -> Result<N, E>,
+) -> std::process::ExitCode
+where
+    N: NetworkFunction + 'static,
+    E: std::fmt::Display,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("{program}: error: {e:#}");
+        std::process::ExitCode::FAILURE
+    };
+    let nf = match build() {
+        Ok(nf) => nf,
+        Err(e) => return fail(&e),
+    };
+    match run(args, nf) {
+        Ok(s) => {
+            println!(
+                "{program}: rx={} tx={} dropped={} seconds={:.1}",
+                s.rx,
+                s.tx,
+                s.dropped,
+                s.elapsed.as_secs_f64()
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}

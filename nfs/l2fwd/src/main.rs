@@ -22,32 +22,7 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sluice-l2fwd: error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let nf = sluice_nf_l2fwd::build(&cli.opts)?;
-    let s = sluice_nf::run(&cli.nf, nf)?;
-    println!(
-        "sluice-l2fwd: rx={} tx={} dropped={} seconds={:.1}",
-        s.rx,
-        s.tx,
-        s.dropped,
-        s.elapsed.as_secs_f64()
-    );
-    Ok(())
+    sluice_nf::main("sluice-l2fwd", &cli.nf, || {
+        sluice_nf_l2fwd::build(&cli.opts)
+    })
 }

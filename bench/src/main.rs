@@ -16,6 +16,9 @@ struct Args {
     /// Run only these: speed, pipeline, chains, memory (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Runs per figure (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
     /// Chain lengths to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
     lengths: Vec<usize>,
@@ -35,16 +38,15 @@ fn services(n: usize) -> String {
 
 /// Generator (port 0) and sink (port 1); the chain ends with `port:sink` unless `to_sink` is
 /// false (then the last NF sends out port 1 itself, so a chain of 8 NFs fits in 8 steps).
-fn gen_sink(chain: &[String], to_sink: bool, rate: Option<f64>) -> String {
+fn gen_sink(chain: &[String], to_sink: bool) -> String {
     let mut steps: Vec<String> = chain.iter().map(|s| format!("\"{s}\"")).collect();
     if to_sink {
         steps.push("\"port:sink\"".into());
     }
     format!(
-        "[[ports]]\nname = \"gen\"\nkind = \"generator\"\nsize = 64\nflows = 1024\nrate_pps = {}\n\n\
+        "[[ports]]\nname = \"gen\"\nkind = \"generator\"\nsize = 64\nflows = 1024\n\n\
          [[ports]]\nname = \"sink\"\nkind = \"null\"\n\n\
          [[chains]]\nname = \"main\"\nsteps = [{}]\n",
-        rate.unwrap_or(0.0),
         steps.join(", ")
     )
 }
@@ -74,18 +76,16 @@ fn sink_rate(d: &Daemon, secs: f64) -> (f64, f64) {
     )
 }
 
-/// The highest offered rate forwarded with under 0.1 % loss: start from the rate reached when
-/// the generator runs flat out (its excess is dropped, as a NIC's would be, but generating it
-/// costs the manager CPU), then step down. Returns (flat-out rate, zero-loss rate).
-fn zero_loss(run: impl Fn(Option<f64>) -> (f64, f64)) -> (f64, f64) {
-    let (max, _) = run(None);
-    for f in [1.1, 1.0, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5] {
-        let (r, loss) = run(Some(max * f));
-        if loss < 0.001 {
-            return (max, r);
-        }
-    }
-    (max, 0.0)
+/// Runs `f` `n` times; returns (median, min, max). The machine is noisy (±20-30 % between
+/// identical runs), so every figure is a median.
+fn repeat(n: usize, mut f: impl FnMut() -> f64) -> (f64, f64, f64) {
+    let mut v: Vec<f64> = (0..n).map(|_| f()).collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn mpps(r: (f64, f64, f64)) -> String {
+    format!("{:.2} ({:.2}-{:.2})", r.0 / 1e6, r.1 / 1e6, r.2 / 1e6)
 }
 
 fn rss_kib(pid: u32) -> Rss {
@@ -120,11 +120,11 @@ fn speed_tester(secs: f64, latency: bool) -> String {
 /// VmRSS, RssAnon and RssShmem in KiB.
 type Rss = (u64, u64, u64);
 
-fn pipeline(secs: f64, rate: Option<f64>) -> ((f64, f64), Rss, Rss) {
+fn pipeline(secs: f64) -> ((f64, f64), Rss, Rss) {
     let dir = TestDir::new("bench-pipeline");
     let d = Daemon::start_with(
         &dir,
-        &(manager("poll", 1, "0") + &services(1) + &gen_sink(&["f1".into()], true, rate)),
+        &(manager("poll", 1, "0") + &services(1) + &gen_sink(&["f1".into()], true)),
         "warn",
     );
     let rest = rss_kib(d.pid());
@@ -143,10 +143,10 @@ fn pipeline(secs: f64, rate: Option<f64>) -> ((f64, f64), Rss, Rss) {
     (r, rest, load)
 }
 
-fn colocated(n: usize, secs: f64, rate: Option<f64>) -> (f64, f64) {
+fn colocated(n: usize, secs: f64) -> (f64, f64) {
     let dir = TestDir::new(&format!("bench-group{n}"));
     let names: Vec<String> = (1..=n).map(|i| format!("f{i}")).collect();
-    let config = manager("poll", 1, "0") + &services(n) + &gen_sink(&names, false, rate);
+    let config = manager("poll", 1, "0") + &services(n) + &gen_sink(&names, false);
     let d = Daemon::start_with(&dir, &config, "warn");
     let mut group = String::new();
     for (i, s) in names.iter().enumerate() {
@@ -168,7 +168,7 @@ fn colocated(n: usize, secs: f64, rate: Option<f64>) -> (f64, f64) {
 fn process_chain(n: usize, secs: f64) -> (f64, f64) {
     let dir = TestDir::new(&format!("bench-chain{n}"));
     let names: Vec<String> = (1..=n).map(|i| format!("f{i}")).collect();
-    let config = manager("shared-core", 1, "") + &services(n) + &gen_sink(&names, false, None);
+    let config = manager("shared-core", 1, "") + &services(n) + &gen_sink(&names, false);
     let d = Daemon::start_with(&dir, &config, "warn");
     let _nfs: Vec<NfProc> = names
         .iter()
@@ -192,20 +192,34 @@ fn main() {
         a.seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    let n = a.runs;
     if want("speed") {
-        println!("\n== speed-tester looping through one NF (poll mode, NF on core 1)");
-        println!("{}", speed_tester(a.seconds, false));
-        println!("with --latency: {}", speed_tester(a.seconds, true));
+        println!("\n== speed-tester looping through one NF (poll mode, NF on core 1; {n} runs)");
+        for latency in [false, true] {
+            for _ in 0..n {
+                println!(
+                    "{}{}",
+                    if latency { "--latency: " } else { "" },
+                    speed_tester(a.seconds, latency)
+                );
+            }
+        }
     }
     if want("pipeline") || want("memory") {
         println!("\n== generator -> NF process -> sink (poll; manager core 0, NF core 1)");
-        let (max, zl) = zero_loss(|r| pipeline(a.seconds, r).0);
+        let mut loss = Vec::new();
+        let r = repeat(n, || {
+            let ((rate, l), _, _) = pipeline(a.seconds);
+            loss.push(l);
+            rate
+        });
         println!(
-            "flat out: {:.2} Mpps at the sink; under 0.1 % loss: {:.2} Mpps",
-            max / 1e6,
-            zl / 1e6
+            "sink rate, median (min-max) of {n}: {} Mpps; generator excess dropped: {:.0}-{:.0} %",
+            mpps(r),
+            100.0 * loss.iter().cloned().fold(f64::MAX, f64::min),
+            100.0 * loss.iter().cloned().fold(0.0, f64::max)
         );
-        let (_, rest, load) = pipeline(a.seconds, None);
+        let (_, rest, load) = pipeline(a.seconds);
         println!(
             "sluiced memory at rest:    VmRSS {} KiB (anon {} KiB, shared region {} KiB)",
             rest.0, rest.1, rest.2
@@ -216,29 +230,23 @@ fn main() {
         );
     }
     if want("chains") {
-        println!("\n== chains: generator -> N NFs -> sink (forward NFs; the last sends out)");
+        println!("\n== chains: generator -> N NFs -> sink (forward NFs; the last sends out); median (min-max) of {n}");
         println!(
-            "{:>3} {:>16} {:>18} {:>8} {:>11} {:>26}",
-            "N",
-            "co-located Mpps",
-            "under 0.1% loss",
-            "vs N=1",
-            "ns/NF/pkt",
-            "processes shared-core Mpps"
+            "{:>3} {:>24} {:>8} {:>11} {:>28}",
+            "N", "co-located poll Mpps", "vs N=1", "ns/NF/pkt", "processes shared-core Mpps"
         );
         let mut base = None;
-        for &n in &a.lengths {
-            let (co, zl) = zero_loss(|r| colocated(n, a.seconds, r));
-            let b = *base.get_or_insert(zl);
-            let (pr, _) = process_chain(n, a.seconds);
+        for &len in &a.lengths {
+            let co = repeat(n, || colocated(len, a.seconds).0);
+            let b = *base.get_or_insert(co.0);
+            let pr = repeat(n, || process_chain(len, a.seconds).0);
             println!(
-                "{:>3} {:>16.2} {:>18.2} {:>7.0}% {:>11.2} {:>26.2}",
-                n,
-                co / 1e6,
-                zl / 1e6,
-                100.0 * zl / b,
-                1e9 / zl / n as f64,
-                pr / 1e6
+                "{:>3} {:>24} {:>7.0}% {:>11.2} {:>28}",
+                len,
+                mpps(co),
+                100.0 * co.0 / b,
+                1e9 / co.0 / len as f64,
+                mpps(pr)
             );
         }
     }

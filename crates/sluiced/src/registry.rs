@@ -336,23 +336,8 @@ impl Registry {
         self.set_active();
         // The TX thread may still hold the old active list for one pass.
         std::thread::sleep(Duration::from_millis(2));
-        let rest = region.tx_ring(iid);
-        let mut buf = [0u32; 64];
-        loop {
-            let n = rest.dequeue_sc(&mut buf);
-            if n == 0 {
-                break;
-            }
-            let mine: Vec<u32> = buf[..n]
-                .iter()
-                .copied()
-                .filter(|&s| region.valid_slot(s) && region.owner_of(s) == owner::MANAGER)
-                .collect();
-            self.sh
-                .ctl_drops
-                .add(drop_reason::NF_GONE, mine.len() as u64);
-            region.free(&mine);
-        }
+        let late = drain_ring(region, region.tx_ring(iid), owner::MANAGER);
+        self.sh.ctl_drops.add(drop_reason::NF_GONE, late);
         inst.set_state(InstanceState::Free);
         tracing::info!(nf = %nf.name, instance = iid, reclaimed, "NF left; its buffers are back in the pool");
         self.gone.push_back(info);
@@ -379,8 +364,9 @@ impl Registry {
     }
 }
 
-/// Free what sits on a dead instance's rx ring (only buffers still addressed to it).
-fn drain_ring(region: &sluice_shm::Region, ring: Ring, iid: u16) -> u64 {
+/// Free what sits on a dead instance's ring: only buffers whose owner is `holder` (holes and
+/// forged indices are left alone). Returns how many were freed.
+fn drain_ring(region: &sluice_shm::Region, ring: Ring, holder: u16) -> u64 {
     let mut buf = [0u32; 64];
     let mut n_total = 0;
     loop {
@@ -391,7 +377,7 @@ fn drain_ring(region: &sluice_shm::Region, ring: Ring, iid: u16) -> u64 {
         let mine: Vec<u32> = buf[..n]
             .iter()
             .copied()
-            .filter(|&s| region.valid_slot(s) && region.owner_of(s) == iid)
+            .filter(|&s| region.valid_slot(s) && region.owner_of(s) == holder)
             .collect();
         n_total += mine.len() as u64;
         region.free(&mine);

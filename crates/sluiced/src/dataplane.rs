@@ -204,7 +204,11 @@ fn resolve(region: &Region, meta: &mut SlotMeta, step: Option<Step>) -> Dest {
             let Some(table) = region.service(s) else {
                 return Dest::Drop(drop_reason::BAD_DESTINATION);
             };
-            match table.pick(meta.flow_hash) {
+            let pick = match table.sole() {
+                0 => table.pick(meta.flow_hash),
+                only => Some(only),
+            };
+            match pick {
                 None => Dest::Drop(drop_reason::NO_INSTANCE),
                 Some(iid) => {
                     meta.action = ActionCode::ToService as u8;
@@ -290,6 +294,11 @@ impl RxWorker {
             }
             total += n;
             let hashed = port.provides_flow_hash();
+            // The port's default chain and its first step, looked up once per burst.
+            let default = sh.port_chain[*id as usize];
+            let default_step = default
+                .and_then(|c| region.chain(c))
+                .and_then(|c| c.step(0));
             for &s in &slots[..n] {
                 // SAFETY: the port just filled this slot for us (owner = manager).
                 let meta = unsafe { &mut *region.meta(s) };
@@ -301,12 +310,14 @@ impl RxWorker {
                 meta.in_port = *id;
                 meta.src = 0;
                 meta.chain_index = 0;
-                let chain = match flows.is_empty() {
+                let rule = match flows.is_empty() {
                     true => None,
                     false => FlowKey::parse(frame).and_then(|k| flows.get(&k).copied()),
-                }
-                .or(sh.port_chain[*id as usize]);
-                let step = chain.and_then(|c| region.chain(c)).and_then(|c| c.step(0));
+                };
+                let (chain, step) = match rule {
+                    Some(c) => (Some(c), region.chain(c).and_then(|c| c.step(0))),
+                    None => (default, default_step),
+                };
                 match chain {
                     Some(c) => meta.chain = c,
                     None => {

@@ -579,6 +579,8 @@ struct Router<'a> {
     dirty: &'a mut Vec<u16>,
     /// Last service looked up in this batch: (id, table, its sole instance or 0).
     cached: Option<(u16, &'a ServiceTable, u16)>,
+    /// Last chain step looked up in this batch: (chain, index, step).
+    step_cache: Option<(u16, u8, Option<Step>)>,
     /// Consecutive packets for one remote instance, appended to its buffer in one go.
     run: [u32; BURST],
     run_len: usize,
@@ -599,11 +601,17 @@ impl<'a> Router<'a> {
                 return hand_back(region, &mut self.members[k], slot, drop_reason::NF_ACTION)
             }
             Action::Next => {
-                meta.chain_index = meta.chain_index.wrapping_add(1);
-                match region
-                    .chain(meta.chain)
-                    .and_then(|c| c.step(meta.chain_index as usize))
-                {
+                let ci = meta.chain_index.wrapping_add(1);
+                meta.chain_index = ci;
+                let step = match self.step_cache {
+                    Some((c, i, st)) if c == meta.chain && i == ci => st,
+                    _ => {
+                        let st = region.chain(meta.chain).and_then(|c| c.step(ci as usize));
+                        self.step_cache = Some((meta.chain, ci, st));
+                        st
+                    }
+                };
+                match step {
                     Some(s) => s,
                     None => {
                         return hand_back(
@@ -708,6 +716,7 @@ impl<'a> Router<'a> {
             dest: &mut e.dest,
             dirty: &mut e.dirty,
             cached: None,
+            step_cache: None,
             run: [0; BURST],
             run_len: 0,
             run_iid: 0,

@@ -178,3 +178,34 @@ where
         Err(e) => fail(&e),
     }
 }
+
+/// Test support for NF binaries (used by each NF crate's `tests/cli.rs`).
+#[doc(hidden)]
+pub mod cli_check {
+    use std::process::Command;
+
+    /// Panics unless `bin --help` documents the SDK's options and running it against a missing
+    /// socket fails with a message naming the socket. `extra` = the NF's required options.
+    pub fn check(bin: &str, extra: &[&str]) {
+        let out = Command::new(bin)
+            .arg("--help")
+            .output()
+            .expect("run --help");
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        for opt in ["--socket", "--service", "--mode", "--ttl", "--packet-limit"] {
+            assert!(text.contains(opt), "--help lacks {opt}:\n{text}");
+        }
+        let out = Command::new(bin)
+            .args(["--socket", "/nonexistent/sluiced.sock", "--service", "1"])
+            .args(extra)
+            .output()
+            .expect("run");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("/nonexistent/sluiced.sock"),
+            "message names the socket: {err}"
+        );
+    }
+}

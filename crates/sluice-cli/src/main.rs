@@ -32,7 +32,7 @@ enum Cmd {
     Services,
     /// Chains and the ports that use them by default.
     Chains,
-    /// Ports and their counters.
+    /// Ports: kind, link state, counters and drops by reason.
     Ports,
     /// Flow-director rules (exact 5-tuple → chain).
     Flow {
@@ -181,8 +181,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Response::Ports(v) => {
             println!(
-                "{:<3} {:<12} {:<9} {:>12} {:>12} {:>14} {:>14} {:>7}  drops",
-                "ID", "NAME", "KIND", "RX", "TX", "RX bytes", "TX bytes", "errors"
+                "{:<3} {:<12} {:<9} {:<5} {:>12} {:>12} {:>14} {:>14} {:>7}  drops",
+                "ID", "NAME", "KIND", "LINK", "RX", "TX", "RX bytes", "TX bytes", "errors"
             );
             for p in v {
                 let drops: Vec<String> = p
@@ -192,10 +192,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .map(|(k, c)| format!("{k}={c}"))
                     .collect();
                 println!(
-                    "{:<3} {:<12} {:<9} {:>12} {:>12} {:>14} {:>14} {:>7}  {}",
+                    "{:<3} {:<12} {:<9} {:<5} {:>12} {:>12} {:>14} {:>14} {:>7}  {}",
                     p.id,
                     p.name,
                     p.kind,
+                    p.link,
                     p.rx,
                     p.tx,
                     p.rx_bytes,

@@ -216,6 +216,8 @@ pub struct PortInfo {
     pub drops: BTreeMap<String, u64>,
     /// Receive errors (malformed input, I/O errors).
     pub errors: u64,
+    /// Link state: "up" or "down".
+    pub link: String,
 }
 
 /// One flow-director rule.

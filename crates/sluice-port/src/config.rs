@@ -18,6 +18,16 @@
 //! kind = "pcap"
 //! read = "in.pcap"
 //! write = "out.pcapng"
+//!
+//! [[ports]]
+//! name = "eth"
+//! kind = "af-packet"
+//! interface = "veth0"
+//!
+//! [[ports]]
+//! name = "host"
+//! kind = "tap"
+//! interface = "sluice0"
 //! ```
 //!
 //! Unknown keys are refused. Values are checked when the port is opened ([`crate::open`]),
@@ -36,7 +46,8 @@ use serde::Deserialize;
 pub struct PortConfig {
     /// Port name, used in logs, stats and errors. Required.
     pub name: String,
-    /// Kind of port and its settings (the `kind` key: `generator`, `null` or `pcap`).
+    /// Kind of port and its settings (the `kind` key: `generator`, `null`, `pcap`,
+    /// `af-packet` or `tap`).
     pub kind: PortKind,
 }
 
@@ -49,6 +60,11 @@ pub enum PortKind {
     Null,
     /// `kind = "pcap"`: replay a capture file (receive) and/or record one (transmit).
     Pcap(PcapConfig),
+    /// `kind = "af-packet"`: a Linux interface through AF_PACKET (TPACKET_V3 receive ring,
+    /// `sendmmsg` transmit).
+    AfPacket(AfPacketConfig),
+    /// `kind = "tap"`: a TAP interface to the host stack or a VM, created or attached.
+    Tap(TapConfig),
 }
 
 impl PortKind {
@@ -58,6 +74,8 @@ impl PortKind {
             PortKind::Generator(_) => "generator",
             PortKind::Null => "null",
             PortKind::Pcap(_) => "pcap",
+            PortKind::AfPacket(_) => "af-packet",
+            PortKind::Tap(_) => "tap",
         }
     }
 }
@@ -164,6 +182,44 @@ kind_config! {
     }
 }
 
+kind_config! {
+    /// Settings of an `af-packet` port: any Linux interface (NIC, veth, VF) through AF_PACKET
+    /// sockets. Needs CAP_NET_RAW.
+    pub struct AfPacketConfig / RawAfPacket {
+        /// Interface name, e.g. `"veth0"`. Required; it must exist when the port opens.
+        interface: String = String::new(),
+        /// Join this PACKET_FANOUT group (hash mode), so several ports on the same interface
+        /// share its traffic by flow. Default: none.
+        fanout_group: Option<u16> = None,
+        /// Transmit past the interface's qdisc (PACKET_QDISC_BYPASS): faster, but no traffic
+        /// shaping and no backpressure from the qdisc. Default true.
+        qdisc_bypass: bool = true,
+        /// Bytes per receive-ring block: a power of two, a multiple of the page size.
+        /// Default 1 MiB.
+        block_size: u32 = 1 << 20,
+        /// Blocks in the receive ring. Default 16 (16 MiB with the default block size).
+        block_count: u32 = 16,
+        /// Nominal frame size of the ring (a multiple of 16, at least 128); TPACKET_V3 packs
+        /// frames by their real size, so this only sizes the kernel's bookkeeping. Default 2048.
+        frame_size: u32 = 2048,
+    }
+}
+
+kind_config! {
+    /// Settings of a `tap` port: a TAP interface, created if missing or attached if it
+    /// exists (a persistent TAP device). Needs CAP_NET_ADMIN.
+    pub struct TapConfig / RawTap {
+        /// Interface name. Default `"sluice0"`.
+        interface: String = "sluice0".into(),
+        /// MAC address to set, e.g. `"02:00:00:00:01:01"`. Default: keep the kernel's.
+        mac: Option<String> = None,
+        /// MTU to set (68..=65521). Default: keep the kernel's (1500 for a new device).
+        mtu: Option<u32> = None,
+        /// Bring the interface up at open. Default true.
+        up: bool = true,
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawNull {
@@ -178,6 +234,8 @@ enum RawPort {
     Generator(RawGenerator),
     Null(RawNull),
     Pcap(RawPcap),
+    AfPacket(RawAfPacket),
+    Tap(RawTap),
 }
 
 impl From<RawPort> for PortConfig {
@@ -199,6 +257,20 @@ impl From<RawPort> for PortConfig {
                 PortConfig {
                     name,
                     kind: PortKind::Pcap(cfg),
+                }
+            }
+            RawPort::AfPacket(a) => {
+                let (name, cfg) = a.split();
+                PortConfig {
+                    name,
+                    kind: PortKind::AfPacket(cfg),
+                }
+            }
+            RawPort::Tap(t) => {
+                let (name, cfg) = t.split();
+                PortConfig {
+                    name,
+                    kind: PortKind::Tap(cfg),
                 }
             }
         }
@@ -342,7 +414,7 @@ mod tests {
             assert_eq!(ports.len(), 1);
             blocks += 1;
         }
-        assert_eq!(blocks, 3);
+        assert_eq!(blocks, 5);
         // The module docs' example too.
         let doc: String = include_str!("config.rs")
             .lines()
@@ -356,7 +428,96 @@ mod tests {
             .split("```")
             .next()
             .unwrap();
-        assert_eq!(parse(toml).unwrap().len(), 3);
+        assert_eq!(parse(toml).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn af_packet_and_tap() {
+        let ports = parse(
+            r#"
+            [[ports]]
+            name = "p0"
+            kind = "af-packet"
+            interface = "veth0"
+
+            [[ports]]
+            name = "p1"
+            kind = "af-packet"
+            interface = "eth1"
+            fanout_group = 7
+            qdisc_bypass = false
+            block_size = 262144
+            block_count = 4
+            frame_size = 4096
+
+            [[ports]]
+            name = "t0"
+            kind = "tap"
+
+            [[ports]]
+            name = "t1"
+            kind = "tap"
+            interface = "vm0"
+            mac = "02:00:00:00:01:01"
+            mtu = 9000
+            up = false
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            ports[0].kind,
+            PortKind::AfPacket(AfPacketConfig {
+                interface: "veth0".into(),
+                ..Default::default()
+            })
+        );
+        assert_eq!(ports[0].kind.name(), "af-packet");
+        let d = AfPacketConfig::default();
+        assert_eq!(
+            (
+                d.fanout_group,
+                d.qdisc_bypass,
+                d.block_size,
+                d.block_count,
+                d.frame_size
+            ),
+            (None, true, 1 << 20, 16, 2048)
+        );
+        assert_eq!(
+            ports[1].kind,
+            PortKind::AfPacket(AfPacketConfig {
+                interface: "eth1".into(),
+                fanout_group: Some(7),
+                qdisc_bypass: false,
+                block_size: 262144,
+                block_count: 4,
+                frame_size: 4096,
+            })
+        );
+        assert_eq!(ports[2].kind, PortKind::Tap(TapConfig::default()));
+        assert_eq!(ports[2].kind.name(), "tap");
+        let d = TapConfig::default();
+        assert_eq!(
+            (d.interface.as_str(), d.mac, d.mtu, d.up),
+            ("sluice0", None, None, true)
+        );
+        assert_eq!(
+            ports[3].kind,
+            PortKind::Tap(TapConfig {
+                interface: "vm0".into(),
+                mac: Some("02:00:00:00:01:01".into()),
+                mtu: Some(9000),
+                up: false,
+            })
+        );
+        let e =
+            parse("[[ports]]\nname = \"a\"\nkind = \"af-packet\"\ninterfce = \"x\"\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `interfce`"), "{e}");
+        let e = parse("[[ports]]\nname = \"t\"\nkind = \"tap\"\nfanout_group = 1\n").unwrap_err();
+        assert!(
+            e.to_string().contains("unknown field `fanout_group`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! another transmits. Everything works on bursts of slot indices in the shared region.
 //!
 //! Kinds in this crate: `generator` (synthetic UDP traffic), `null` (a sink that counts),
-//! `pcap` (replay a pcap/pcapng file and/or record to one). Kernel and DPDK ports implement
-//! the same two traits.
+//! `pcap` (replay a pcap/pcapng file and/or record to one), `af-packet` (a Linux interface
+//! through a TPACKET_V3 ring and `sendmmsg`) and `tap` (a TAP interface to the host stack or
+//! a VM). Other back ends implement the same two traits.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,13 +13,18 @@ use std::sync::Arc;
 
 use sluice_shm::{Buffers, Region};
 
+mod afpacket;
 mod config;
 mod generator;
+mod netdev;
 mod null;
 mod pcap;
 mod rate;
+mod tap;
 
-pub use config::{GeneratorConfig, Pattern, PcapConfig, PortConfig, PortKind};
+pub use config::{
+    AfPacketConfig, GeneratorConfig, Pattern, PcapConfig, PortConfig, PortKind, TapConfig,
+};
 
 /// Receive half of a port.
 pub trait RxPort: Send {
@@ -69,7 +75,8 @@ pub struct PortStats {
     pub rx_errors: AtomicU64,
     /// Transmit I/O errors.
     pub tx_errors: AtomicU64,
-    /// Link state.
+    /// Link state (kernel-interface ports poll it every 100 ms while receiving; while it is
+    /// down they transmit nothing, so the caller counts those frames as dropped).
     pub link_up: AtomicBool,
 }
 
@@ -155,6 +162,11 @@ pub fn open(id: u16, cfg: &PortConfig, region: &Region) -> Result<Port, PortErro
         ),
         PortKind::Null => ("null", (None, Some(null::open(stats.clone())))),
         PortKind::Pcap(p) => ("pcap", pcap::open(id, &cfg.name, p, region, stats.clone())?),
+        PortKind::AfPacket(a) => (
+            "af-packet",
+            afpacket::open(id, &cfg.name, a, region, stats.clone())?,
+        ),
+        PortKind::Tap(t) => ("tap", tap::open(id, &cfg.name, t, region, stats.clone())?),
     };
     Ok(Port {
         name: cfg.name.clone(),

@@ -496,7 +496,11 @@ impl TxWorker {
                 .expect("buffers only fill for ports with TX");
             let taken = port.tx_burst(&mut Buffers::cached(region, &mut self.pool), buf);
             if taken < buf.len() {
-                drops.bump(drop_reason::PORT_TX_FULL, (buf.len() - taken) as u64);
+                let reason = match sh.ports[p].stats.link_up.load(Ordering::Relaxed) {
+                    true => drop_reason::PORT_TX_FULL,
+                    false => drop_reason::PORT_DOWN,
+                };
+                drops.bump(reason, (buf.len() - taken) as u64);
                 self.free.extend_from_slice(&buf[taken..]);
             }
             buf.clear();

@@ -153,6 +153,12 @@ impl Stats {
                     rx_pps,
                     tx_pps,
                     drops: s.drops(),
+                    link: if s.link_up.load(Ordering::Relaxed) {
+                        "up"
+                    } else {
+                        "down"
+                    }
+                    .into(),
                     errors: s.rx_errors.load(Ordering::Relaxed)
                         + s.tx_errors.load(Ordering::Relaxed),
                 }

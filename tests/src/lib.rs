@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use sluice_ctl::{Conn, Request, Response, StatsSnapshot};
 
+pub mod netns;
+
 /// A workspace binary: next to the running program (benchmarks) or one level up from a
 /// test executable in `deps/`.
 pub fn bin(name: &str) -> PathBuf {

@@ -1,0 +1,160 @@
+//! Real kernel interfaces through sluiced: frames sent from a raw socket in one network
+//! namespace cross sluiced (port → NF process → port) into another namespace, where a raw
+//! socket sees every one unchanged and in order. AF_PACKET ports on veth pairs, and a TAP port.
+//! Needs root; prints SKIP otherwise.
+
+use std::time::Duration;
+
+use sluice_tests::netns::{self, Capture, Hosts};
+use sluice_tests::*;
+
+fn check(got: &[String], sent: &[Vec<u8>], what: &str) {
+    assert_eq!(
+        got.len(),
+        sent.len(),
+        "{what}: got {} of {} frames",
+        got.len(),
+        sent.len()
+    );
+    for (i, (g, f)) in got.iter().zip(sent).enumerate() {
+        assert_eq!(*g, netns::hex(f), "{what}: frame {i} changed on the way");
+    }
+}
+
+#[test]
+fn af_packet_between_namespaces_through_sluiced() {
+    let test = "af_packet_between_namespaces_through_sluiced";
+    if !netns::available(test) {
+        return;
+    }
+    let pid = std::process::id();
+    let dir = TestDir::new("kernel-afpacket");
+    let mut hosts = Hosts::default();
+    let (ns_a, ns_b) = (format!("slpa{pid}"), format!("slpb{pid}"));
+    let (va, vb) = (format!("kpa{pid}"), format!("kpb{pid}"));
+    let inner_a = hosts.add(&ns_a, &va);
+    let inner_b = hosts.add(&ns_b, &vb);
+    let d = Daemon::start(
+        &dir,
+        &format!(
+            r#"{MANAGER}
+wait_for_chains = true
+
+[[services]]
+id = 1
+name = "fwd"
+
+[[ports]]
+name = "a"
+kind = "af-packet"
+interface = "{va}"
+
+[[ports]]
+name = "b"
+kind = "af-packet"
+interface = "{vb}"
+
+[[chains]]
+name = "a-to-b"
+steps = ["fwd", "port:b"]
+
+[default_chains]
+a = "a-to-b"
+"#
+        ),
+    );
+    let _fwd = NfProc::spawn(&dir, &d, "sluice-forward", "fwd", "fwd", &[]);
+    d.wait_running(1);
+    let sent = netns::frames(50, 0x5a);
+    let capture = Capture::start(&ns_b, &inner_b, sent.len());
+    netns::send(&ns_a, &inner_a, &sent);
+    check(
+        &capture.frames(),
+        &sent,
+        "namespace A -> sluiced -> namespace B",
+    );
+    let s = d.wait_until("counters", Duration::from_secs(10), |s| {
+        port(s, "b").tx >= 50
+    });
+    assert_eq!(port(&s, "b").link, "up");
+    assert!(d.shutdown().success());
+}
+
+/// The kernel's side of a TAP port is an ordinary interface: frames from namespace A leave
+/// sluiced on the TAP interface, and frames sent on the TAP interface reach namespace B.
+#[test]
+fn tap_to_and_from_the_kernel_through_sluiced() {
+    let test = "tap_to_and_from_the_kernel_through_sluiced";
+    if !netns::available(test) {
+        return;
+    }
+    let pid = std::process::id();
+    let dir = TestDir::new("kernel-tap");
+    let mut hosts = Hosts::default();
+    let (ns_a, ns_b) = (format!("slta{pid}"), format!("sltb{pid}"));
+    let (va, vb, tap) = (
+        format!("kta{pid}"),
+        format!("ktb{pid}"),
+        format!("sltap{pid}"),
+    );
+    let inner_a = hosts.add(&ns_a, &va);
+    let inner_b = hosts.add(&ns_b, &vb);
+    let d = Daemon::start(
+        &dir,
+        &format!(
+            r#"{MANAGER}
+wait_for_chains = true
+
+[[services]]
+id = 1
+name = "fwd"
+
+[[ports]]
+name = "a"
+kind = "af-packet"
+interface = "{va}"
+
+[[ports]]
+name = "b"
+kind = "af-packet"
+interface = "{vb}"
+
+[[ports]]
+name = "t"
+kind = "tap"
+interface = "{tap}"
+
+[[chains]]
+name = "a-to-tap"
+steps = ["fwd", "port:t"]
+
+[[chains]]
+name = "tap-to-b"
+steps = ["fwd", "port:b"]
+
+[default_chains]
+a = "a-to-tap"
+t = "tap-to-b"
+"#
+        ),
+    );
+    let _fwd = NfProc::spawn(&dir, &d, "sluice-forward", "fwd", "fwd", &[]);
+    d.wait_running(1);
+    let sent = netns::frames(30, 0x3c);
+    let capture = Capture::start("", &tap, sent.len());
+    netns::send(&ns_a, &inner_a, &sent);
+    check(
+        &capture.frames(),
+        &sent,
+        "namespace A -> sluiced -> TAP interface",
+    );
+    let back = netns::frames(30, 0xc3);
+    let capture = Capture::start(&ns_b, &inner_b, back.len());
+    netns::send("", &tap, &back);
+    check(
+        &capture.frames(),
+        &back,
+        "TAP interface -> sluiced -> namespace B",
+    );
+    assert!(d.shutdown().success());
+}

@@ -5,6 +5,8 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+
+mod veth;
 use sluice_tests::{port, Daemon, NfProc, TestDir};
 
 /// Benchmarks of the single-host data plane (figures go in BENCHMARKS.md).
@@ -13,9 +15,12 @@ struct Args {
     /// Seconds each measurement runs.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
-    /// Run only these: speed, pipeline, chains, memory (comma-separated).
+    /// Run only these: speed, pipeline, chains, memory, veth (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Internal: blast frames on this interface (run inside a namespace by the veth figure).
+    #[arg(long, hide = true)]
+    blast: Option<String>,
     /// Runs per figure (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -186,6 +191,10 @@ fn process_chain(n: usize, secs: f64) -> (f64, f64) {
 
 fn main() {
     let a = Args::parse();
+    if let Some(iface) = &a.blast {
+        veth::blast(iface, a.seconds);
+        return;
+    }
     let want = |k: &str| a.only.is_empty() || a.only.iter().any(|o| o == k);
     println!(
         "sluice-bench: {} s per figure, 64-byte frames, {} cores",
@@ -247,6 +256,34 @@ fn main() {
                 100.0 * co.0 / b,
                 1e9 / co.0 / len as f64,
                 mpps(pr)
+            );
+        }
+    }
+    if want("veth") {
+        println!(
+            "\n== veth: namespace A -> B, 64-byte frames from a sendmmsg blaster (needs root)"
+        );
+        if let Some((bridge, sluice)) = veth::compare(a.seconds, n) {
+            let med = |v: &[f64]| {
+                let mut v = v.to_vec();
+                v.sort_by(|a, b| a.total_cmp(b));
+                v[v.len() / 2]
+            };
+            let show = |v: &[f64]| {
+                v.iter()
+                    .map(|x| format!("{:.3}", x / 1e6))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            println!(
+                "Linux bridge:           median {:.3} Mpps ({})",
+                med(&bridge) / 1e6,
+                show(&bridge)
+            );
+            println!(
+                "sluiced, af-packet:     median {:.3} Mpps ({})",
+                med(&sluice) / 1e6,
+                show(&sluice)
             );
         }
     }

@@ -54,6 +54,11 @@ name = "b"
 kind = "af-packet"
 interface = "{vb}"
 
+[[ports]]
+name = "gone"
+kind = "af-packet"
+interface = "kmiss{pid}"
+
 [[chains]]
 name = "a-to-b"
 steps = ["fwd", "port:b"]
@@ -77,6 +82,13 @@ a = "a-to-b"
         port(s, "b").tx >= 50
     });
     assert_eq!(port(&s, "b").link, "up");
+    // A port whose interface is missing stays down; the others carry on.
+    assert_eq!(port(&s, "gone").link, "down");
+    let log = d.log();
+    assert!(
+        log.contains("port gone") && log.contains("does not exist"),
+        "{log}"
+    );
     assert!(d.shutdown().success());
 }
 

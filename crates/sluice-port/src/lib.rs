@@ -110,6 +110,20 @@ pub struct Port {
     pub stats: Arc<PortStats>,
 }
 
+impl Port {
+    /// A placeholder for a port that failed to open: no halves, link down. It keeps its id
+    /// so chains naming it stay valid; traffic sent to it counts as `port_down`.
+    pub fn down(name: &str, kind: &'static str) -> Port {
+        Port {
+            name: name.into(),
+            kind,
+            rx: None,
+            tx: None,
+            stats: Arc::default(),
+        }
+    }
+}
+
 /// Errors opening a port.
 #[derive(Debug, thiserror::Error)]
 pub enum PortError {

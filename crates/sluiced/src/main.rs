@@ -101,7 +101,12 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut tx_halves = Vec::new();
     let mut ports = Vec::new();
     for (i, pc) in r.cfg.ports.iter().enumerate() {
-        let p = sluice_port::open(i as u16, pc, &region)?;
+        // A port that cannot open (missing interface, no privilege, bad file) stays down with
+        // its id, so chains and the other ports keep working.
+        let p = sluice_port::open(i as u16, pc, &region).unwrap_or_else(|e| {
+            tracing::error!("{e}; the port stays down, the other ports carry on");
+            sluice_port::Port::down(&pc.name, pc.kind.name())
+        });
         tracing::info!(port = %p.name, id = i, kind = p.kind, "port open");
         ports.push(PortInfo {
             name: p.name.clone(),

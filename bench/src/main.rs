@@ -263,7 +263,7 @@ fn main() {
         println!(
             "\n== veth: namespace A -> B, 64-byte frames from a sendmmsg blaster (needs root)"
         );
-        if let Some((bridge, sluice)) = veth::compare(a.seconds, n) {
+        if let Some(v) = veth::compare(a.seconds, n) {
             let med = |v: &[f64]| {
                 let mut v = v.to_vec();
                 v.sort_by(|a, b| a.total_cmp(b));
@@ -275,16 +275,13 @@ fn main() {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            println!(
-                "Linux bridge:           median {:.3} Mpps ({})",
-                med(&bridge) / 1e6,
-                show(&bridge)
-            );
-            println!(
-                "sluiced, af-packet:     median {:.3} Mpps ({})",
-                med(&sluice) / 1e6,
-                show(&sluice)
-            );
+            for (name, r) in [
+                ("Linux bridge", &v.bridge),
+                ("sluiced, af-packet", &v.af_packet),
+                ("sluiced, af-xdp", &v.af_xdp),
+            ] {
+                println!("{name:<22} median {:.3} Mpps ({})", med(r) / 1e6, show(r));
+            }
         }
     }
 }

@@ -87,8 +87,19 @@ fn measure(ns_a: &str, inner_a: &str, ns_b: &str, inner_b: &str, secs: f64) -> f
     (rx_packets(ns_b, inner_b) - before) as f64 / t0.elapsed().as_secs_f64()
 }
 
-/// (Linux bridge pps, Sluice AF_PACKET pps), alternated `runs` times; medians.
-pub fn compare(secs: f64, runs: usize) -> Option<(Vec<f64>, Vec<f64>)> {
+/// Rates (pps) per run of the Linux bridge and of sluiced with `af-packet` and `af-xdp` ports,
+/// alternated `runs` times.
+pub struct Veth {
+    /// Linux bridge.
+    pub bridge: Vec<f64>,
+    /// sluiced, AF_PACKET ports.
+    pub af_packet: Vec<f64>,
+    /// sluiced, AF_XDP ports.
+    pub af_xdp: Vec<f64>,
+}
+
+/// Run the comparison (None when it cannot run here).
+pub fn compare(secs: f64, runs: usize) -> Option<Veth> {
     if !netns::available("veth benchmark") {
         return None;
     }
@@ -102,28 +113,35 @@ pub fn compare(secs: f64, runs: usize) -> Option<(Vec<f64>, Vec<f64>)> {
     );
     let inner_a = hosts.add(&ns_a, &va);
     let inner_b = hosts.add(&ns_b, &vb);
-    let (mut bridge, mut sluice) = (Vec::new(), Vec::new());
+    let mut v = Veth {
+        bridge: Vec::new(),
+        af_packet: Vec::new(),
+        af_xdp: Vec::new(),
+    };
     for _ in 0..runs {
         ip(&["link", "add", &br, "type", "bridge"]);
         ip(&["link", "set", &va, "master", &br]);
         ip(&["link", "set", &vb, "master", &br]);
         ip(&["link", "set", &br, "up"]);
-        bridge.push(measure(&ns_a, &inner_a, &ns_b, &inner_b, secs));
+        v.bridge
+            .push(measure(&ns_a, &inner_a, &ns_b, &inner_b, secs));
         ip(&["link", "del", &br]);
 
-        let dir = TestDir::new("bench-veth");
-        let d = Daemon::start_with(
-            &dir,
-            &format!(
-                "[manager]\nsocket = \"{{socket}}\"\nrun_mode = \"poll\"\nthreads = 1\nconsole = false\n\n\
-                 [[ports]]\nname = \"a\"\nkind = \"af-packet\"\ninterface = \"{va}\"\n\n\
-                 [[ports]]\nname = \"b\"\nkind = \"af-packet\"\ninterface = \"{vb}\"\n\n\
-                 [[chains]]\nname = \"a-to-b\"\nsteps = [\"port:b\"]\n"
-            ),
-            "warn",
-        );
-        sluice.push(measure(&ns_a, &inner_a, &ns_b, &inner_b, secs));
-        drop(d);
+        for (kind, out) in [("af-packet", &mut v.af_packet), ("af-xdp", &mut v.af_xdp)] {
+            let dir = TestDir::new("bench-veth");
+            let d = Daemon::start_with(
+                &dir,
+                &format!(
+                    "[manager]\nsocket = \"{{socket}}\"\nrun_mode = \"poll\"\nthreads = 1\nconsole = false\n\n\
+                     [[ports]]\nname = \"a\"\nkind = \"{kind}\"\ninterface = \"{va}\"\n\n\
+                     [[ports]]\nname = \"b\"\nkind = \"{kind}\"\ninterface = \"{vb}\"\n\n\
+                     [[chains]]\nname = \"a-to-b\"\nsteps = [\"port:b\"]\n"
+                ),
+                "warn",
+            );
+            out.push(measure(&ns_a, &inner_a, &ns_b, &inner_b, secs));
+            drop(d);
+        }
     }
-    Some((bridge, sluice))
+    Some(v)
 }

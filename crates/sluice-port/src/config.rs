@@ -28,6 +28,11 @@
 //! name = "host"
 //! kind = "tap"
 //! interface = "sluice0"
+//!
+//! [[ports]]
+//! name = "fast"
+//! kind = "af-xdp"
+//! interface = "veth1"
 //! ```
 //!
 //! Unknown keys are refused. Values are checked when the port is opened ([`crate::open`]),
@@ -47,7 +52,7 @@ pub struct PortConfig {
     /// Port name, used in logs, stats and errors. Required.
     pub name: String,
     /// Kind of port and its settings (the `kind` key: `generator`, `null`, `pcap`,
-    /// `af-packet` or `tap`).
+    /// `af-packet`, `tap` or `af-xdp`).
     pub kind: PortKind,
 }
 
@@ -65,6 +70,9 @@ pub enum PortKind {
     AfPacket(AfPacketConfig),
     /// `kind = "tap"`: a TAP interface to the host stack or a VM, created or attached.
     Tap(TapConfig),
+    /// `kind = "af-xdp"`: one queue of a Linux interface through an AF_XDP socket whose UMEM
+    /// is the packet pool.
+    AfXdp(AfXdpConfig),
 }
 
 impl PortKind {
@@ -76,8 +84,24 @@ impl PortKind {
             PortKind::Pcap(_) => "pcap",
             PortKind::AfPacket(_) => "af-packet",
             PortKind::Tap(_) => "tap",
+            PortKind::AfXdp(_) => "af-xdp",
         }
     }
+}
+
+/// How an `af-xdp` socket moves frames between the driver and the UMEM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum XdpMode {
+    /// `"auto"`: zero-copy if the driver supports it, else copy (the default; the port logs
+    /// which it got).
+    #[default]
+    Auto,
+    /// `"copy"`: the kernel copies frames (works on every interface, veth included).
+    Copy,
+    /// `"zero-copy"`: the driver DMAs straight into the UMEM; opening fails with a clear error
+    /// where the driver does not support it.
+    ZeroCopy,
 }
 
 /// Order in which a generator picks its flows.
@@ -220,6 +244,27 @@ kind_config! {
     }
 }
 
+kind_config! {
+    /// Settings of an `af-xdp` port: one receive/transmit queue of a Linux interface through
+    /// an AF_XDP socket. The packet pool is the socket's UMEM, so the region's slot size must
+    /// be 2048..=4096 bytes. Needs root (CAP_NET_ADMIN, CAP_BPF, CAP_IPC_LOCK).
+    pub struct AfXdpConfig / RawAfXdp {
+        /// Interface name, e.g. `"veth0"`. Required; it must exist when the port opens.
+        interface: String = String::new(),
+        /// Queue of the interface to bind; several ports on different queues share an
+        /// interface. Default 0.
+        queue: u32 = 0,
+        /// `"auto"`, `"copy"` or `"zero-copy"`. Default `"auto"`.
+        mode: XdpMode = XdpMode::Auto,
+        /// Use the kernel's need-wakeup flags, so system calls happen only when the kernel
+        /// asks for them. Default true.
+        need_wakeup: bool = true,
+        /// Entries in each of the RX, TX, fill and completion rings: a power of two,
+        /// 64..=65536. The pool must hold at least twice as many slots. Default 2048.
+        ring_size: u32 = 2048,
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawNull {
@@ -236,6 +281,7 @@ enum RawPort {
     Pcap(RawPcap),
     AfPacket(RawAfPacket),
     Tap(RawTap),
+    AfXdp(RawAfXdp),
 }
 
 impl From<RawPort> for PortConfig {
@@ -264,6 +310,13 @@ impl From<RawPort> for PortConfig {
                 PortConfig {
                     name,
                     kind: PortKind::AfPacket(cfg),
+                }
+            }
+            RawPort::AfXdp(x) => {
+                let (name, cfg) = x.split();
+                PortConfig {
+                    name,
+                    kind: PortKind::AfXdp(cfg),
                 }
             }
             RawPort::Tap(t) => {
@@ -414,7 +467,7 @@ mod tests {
             assert_eq!(ports.len(), 1);
             blocks += 1;
         }
-        assert_eq!(blocks, 5);
+        assert_eq!(blocks, 6);
         // The module docs' example too.
         let doc: String = include_str!("config.rs")
             .lines()
@@ -428,7 +481,7 @@ mod tests {
             .split("```")
             .next()
             .unwrap();
-        assert_eq!(parse(toml).unwrap().len(), 5);
+        assert_eq!(parse(toml).unwrap().len(), 6);
     }
 
     #[test]
@@ -518,6 +571,53 @@ mod tests {
             e.to_string().contains("unknown field `fanout_group`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn af_xdp() {
+        let ports = parse(
+            r#"
+            [[ports]]
+            name = "x0"
+            kind = "af-xdp"
+            interface = "veth0"
+
+            [[ports]]
+            name = "x1"
+            kind = "af-xdp"
+            interface = "eth0"
+            queue = 3
+            mode = "zero-copy"
+            need_wakeup = false
+            ring_size = 512
+            "#,
+        )
+        .unwrap();
+        assert_eq!(ports[0].kind.name(), "af-xdp");
+        assert_eq!(
+            ports[0].kind,
+            PortKind::AfXdp(AfXdpConfig {
+                interface: "veth0".into(),
+                ..Default::default()
+            })
+        );
+        let d = AfXdpConfig::default();
+        assert_eq!(
+            (d.queue, d.mode, d.need_wakeup, d.ring_size),
+            (0, XdpMode::Auto, true, 2048)
+        );
+        assert_eq!(
+            ports[1].kind,
+            PortKind::AfXdp(AfXdpConfig {
+                interface: "eth0".into(),
+                queue: 3,
+                mode: XdpMode::ZeroCopy,
+                need_wakeup: false,
+                ring_size: 512,
+            })
+        );
+        let e = parse("[[ports]]\nname = \"x\"\nkind = \"af-xdp\"\nmode = \"fast\"\n").unwrap_err();
+        assert!(e.to_string().contains("fast"), "{e}");
     }
 
     #[test]

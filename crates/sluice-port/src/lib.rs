@@ -4,8 +4,9 @@
 //!
 //! Kinds in this crate: `generator` (synthetic UDP traffic), `null` (a sink that counts),
 //! `pcap` (replay a pcap/pcapng file and/or record to one), `af-packet` (a Linux interface
-//! through a TPACKET_V3 ring and `sendmmsg`) and `tap` (a TAP interface to the host stack or
-//! a VM). Other back ends implement the same two traits.
+//! through a TPACKET_V3 ring and `sendmmsg`), `tap` (a TAP interface to the host stack or
+//! a VM) and `af-xdp` (an interface queue through an AF_XDP socket on the packet pool).
+//! Other back ends implement the same two traits.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use sluice_shm::{Buffers, Region};
 
 mod afpacket;
+mod afxdp;
 mod config;
 mod generator;
 mod netdev;
@@ -23,7 +25,8 @@ mod rate;
 mod tap;
 
 pub use config::{
-    AfPacketConfig, GeneratorConfig, Pattern, PcapConfig, PortConfig, PortKind, TapConfig,
+    AfPacketConfig, AfXdpConfig, GeneratorConfig, Pattern, PcapConfig, PortConfig, PortKind,
+    TapConfig, XdpMode,
 };
 
 /// Receive half of a port.
@@ -181,6 +184,10 @@ pub fn open(id: u16, cfg: &PortConfig, region: &Region) -> Result<Port, PortErro
             afpacket::open(id, &cfg.name, a, region, stats.clone())?,
         ),
         PortKind::Tap(t) => ("tap", tap::open(id, &cfg.name, t, region, stats.clone())?),
+        PortKind::AfXdp(x) => (
+            "af-xdp",
+            afxdp::open(id, &cfg.name, x, region, stats.clone())?,
+        ),
     };
     Ok(Port {
         name: cfg.name.clone(),

@@ -339,6 +339,22 @@ impl Region {
         (self.headroom + self.data_room) as usize
     }
 
+    /// Bytes per slot (metadata + headroom + data room, rounded up to 64): a multiple of 64,
+    /// not necessarily a power of two.
+    pub fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+
+    /// Base address (page-aligned) and length in bytes (`slots() * slot_size()`) of the slot
+    /// array in this process's mapping; slot `i` starts at `base + i * slot_size()`. For
+    /// registering the packet memory with the kernel (an AF_XDP UMEM); the pages after the
+    /// array up to the next page boundary also belong to the mapping.
+    pub fn slot_area(&self) -> (*mut u8, usize) {
+        // SAFETY: slots_off is inside the mapping (the slot array follows the header).
+        let base = unsafe { self.base.as_ptr().add(self.slots_off) };
+        (base, self.slot_size * self.slots as usize)
+    }
+
     /// Instance ids run from 1 to `max_nfs() - 1`.
     pub fn max_nfs(&self) -> u16 {
         self.max_nfs

@@ -12,7 +12,7 @@
 //! ([`Ring::repair_hole`]). Dequeue returns holes like any entry; consumers skip them (a hole
 //! is never a valid slot index, so the usual index check catches it).
 
-use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Entry value written into a dead producer's reserved cells; consumers skip it.
 pub const RING_HOLE: u32 = u32::MAX;
@@ -185,12 +185,12 @@ impl Ring {
             rsv.head.store(head, Ordering::Relaxed);
             rsv.count.store(n, Ordering::Relaxed);
             rsv.ring.store(self.id() + 1, Ordering::Relaxed);
-            // The record must be visible before the reservation it describes.
-            fence(Ordering::SeqCst);
+            // Release: the record is visible before the reservation it describes. (It is
+            // read only after the writer died, but the order is what makes it true.)
             match h.prod.head.compare_exchange_weak(
                 head,
                 head.wrapping_add(n),
-                Ordering::Relaxed,
+                Ordering::Release,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => break n,

@@ -95,6 +95,9 @@ pub struct Instance {
     pub state: AtomicU32,
     /// Service the instance belongs to.
     pub service: AtomicU16,
+    /// 1 when the instance may sleep (shared-core mode): only then do producers pay for the
+    /// wakeup check's fence. Set before the instance starts receiving.
+    pub may_sleep: AtomicU32,
     /// Set by the NF before it sleeps on its eventfd; cleared by the producer that wakes it.
     pub sleeping: CacheLine<AtomicU32>,
     /// The instance's in-progress multi-producer enqueue, for hole repair if it dies.
@@ -143,9 +146,13 @@ impl Instance {
 
     /// Producer side, once per enqueued batch: true when the consumer flagged itself asleep
     /// and this caller won the right to wake it (exactly one producer writes the eventfd).
-    /// A busy consumer costs a fence and a load: no syscall.
+    /// A busy shared-core consumer costs a fence and a load, a poll-mode one a load: no
+    /// syscall either way.
     #[inline]
     pub fn take_wakeup(&self) -> bool {
+        if self.may_sleep.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
         fence(Ordering::SeqCst);
         self.sleeping.load(Ordering::Relaxed) != 0 && self.sleeping.swap(0, Ordering::AcqRel) != 0
     }

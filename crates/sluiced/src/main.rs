@@ -153,6 +153,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         exchange,
     });
 
+    // The manager's own doorbell (instance 0) only matters when its TX thread may sleep.
+    let manager_sleeps = m.run_mode == sluice_ctl::RunMode::SharedCore;
+    sh.region
+        .instance(0)
+        .may_sleep
+        .store(manager_sleeps as u32, Ordering::Relaxed);
     let services: BTreeMap<u16, String> = r
         .cfg
         .services

@@ -176,10 +176,12 @@ impl Registry {
         let inst = self.sh.region.instance(iid);
         inst.reset();
         inst.service.store(sid, Ordering::Relaxed);
+        let mode = mode.unwrap_or(self.default_mode);
+        inst.may_sleep
+            .store((mode == RunMode::SharedCore) as u32, Ordering::Relaxed);
         inst.set_state(InstanceState::Starting);
         self.sh.bad_desc[iid as usize].store(0, Ordering::Relaxed);
         self.sh.wakers[iid as usize].drain();
-        let mode = mode.unwrap_or(self.default_mode);
         self.nfs.insert(
             iid,
             Nf {

@@ -23,15 +23,29 @@ fn check(got: &[String], sent: &[Vec<u8>], what: &str) {
 
 #[test]
 fn af_packet_between_namespaces_through_sluiced() {
-    let test = "af_packet_between_namespaces_through_sluiced";
+    between_namespaces(
+        "af_packet_between_namespaces_through_sluiced",
+        "af-packet",
+        "p",
+    );
+}
+
+#[test]
+fn af_xdp_between_namespaces_through_sluiced() {
+    between_namespaces("af_xdp_between_namespaces_through_sluiced", "af-xdp", "x");
+}
+
+/// Namespace A → veth → sluiced port a (`kind`) → forward NF → port b (`kind`) → veth →
+/// namespace B; `tag` keeps interface names apart between tests.
+fn between_namespaces(test: &str, kind: &str, tag: &str) {
     if !netns::available(test) {
         return;
     }
     let pid = std::process::id();
-    let dir = TestDir::new("kernel-afpacket");
+    let dir = TestDir::new(&format!("kernel-{kind}"));
     let mut hosts = Hosts::default();
-    let (ns_a, ns_b) = (format!("slpa{pid}"), format!("slpb{pid}"));
-    let (va, vb) = (format!("kpa{pid}"), format!("kpb{pid}"));
+    let (ns_a, ns_b) = (format!("sl{tag}a{pid}"), format!("sl{tag}b{pid}"));
+    let (va, vb) = (format!("k{tag}a{pid}"), format!("k{tag}b{pid}"));
     let inner_a = hosts.add(&ns_a, &va);
     let inner_b = hosts.add(&ns_b, &vb);
     let d = Daemon::start(
@@ -46,18 +60,18 @@ name = "fwd"
 
 [[ports]]
 name = "a"
-kind = "af-packet"
+kind = "{kind}"
 interface = "{va}"
 
 [[ports]]
 name = "b"
-kind = "af-packet"
+kind = "{kind}"
 interface = "{vb}"
 
 [[ports]]
 name = "gone"
-kind = "af-packet"
-interface = "kmiss{pid}"
+kind = "{kind}"
+interface = "km{tag}{pid}"
 
 [[chains]]
 name = "a-to-b"

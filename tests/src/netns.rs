@@ -91,6 +91,13 @@ impl Hosts {
     }
 }
 
+impl Hosts {
+    /// Also delete link `name` (created by the test in this namespace) when dropped.
+    pub fn own_link(&mut self, name: &str) {
+        self.links.push(name.to_string());
+    }
+}
+
 impl Drop for Hosts {
     fn drop(&mut self) {
         for l in &self.links {

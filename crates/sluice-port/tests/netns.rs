@@ -1,20 +1,18 @@
-//! The `af-packet` and `tap` ports against real interfaces: veth pairs into network
-//! namespaces and a TAP device. These need root (CAP_NET_ADMIN) and `ip`; without them they
-//! print SKIP and pass. Every namespace and link is removed by a guard, even on failure.
+//! The `af-packet`, `af-xdp` and `tap` ports against real interfaces: veth pairs into network
+//! namespaces and a TAP device. These need root (CAP_NET_ADMIN, CAP_BPF) and `ip`; without
+//! them they print SKIP and pass. Every namespace and link is removed by a guard, even on
+//! failure; an XDP program goes with its port.
 
-use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use sluice_port::{open, AfPacketConfig, Port, PortConfig, PortKind, TapConfig};
+use sluice_port::{
+    open, AfPacketConfig, AfXdpConfig, Port, PortConfig, PortKind, TapConfig, XdpMode,
+};
 use sluice_shm::{Buffers, HugePolicy, Region, RegionConfig};
-
-/// Ethertype of the test frames (IEEE local experimental), so stray traffic (IPv6 router
-/// solicitations and the like) is easy to tell apart.
-const ETHERTYPE: u16 = 0x88b5;
-const PYTHON: &str = "/usr/bin/python3";
+use sluice_tests::netns::{self, ip, Capture, Hosts};
 
 fn region() -> Region {
     let cfg = RegionConfig {
@@ -25,74 +23,6 @@ fn region() -> Region {
         ring_size: 64,
     };
     Region::create(&cfg, HugePolicy::Never).expect("region")
-}
-
-fn have_ip() -> bool {
-    Command::new("ip")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// True if the test can run; otherwise says why.
-fn privileged(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP: {test} needs root (CAP_NET_ADMIN) for network namespaces");
-        return false;
-    }
-    if !have_ip() {
-        eprintln!("SKIP: {test} needs the `ip` command (iproute2)");
-        return false;
-    }
-    true
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Deletes the namespaces and links it names when dropped (also on panic).
-#[derive(Default)]
-struct Cleanup {
-    links: Vec<String>,
-    netns: Vec<String>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for l in &self.links {
-            let _ = Command::new("ip")
-                .args(["link", "del", l])
-                .stderr(Stdio::null())
-                .status();
-        }
-        for n in &self.netns {
-            let _ = Command::new("ip")
-                .args(["netns", "del", n])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-/// Kills and reaps a helper process when dropped (an assertion failed before it finished).
-struct Reap(std::process::Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        // After a successful wait() std no longer signals the (possibly reused) pid.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn af_packet(name: &str, id: u16, interface: &str, r: &Region) -> Port {
@@ -108,25 +38,8 @@ fn af_packet(name: &str, id: u16, interface: &str, r: &Region) -> Port {
     open(id, &cfg, r).unwrap_or_else(|e| panic!("open {name}: {e}"))
 }
 
-/// `n` frames of sizes 60..=1514 with distinct payloads, broadcast, of our ethertype.
-fn frames(n: usize, seed: u8) -> Vec<Vec<u8>> {
-    (0..n)
-        .map(|i| {
-            let size = 60 + i * (1514 - 60) / (n - 1);
-            let mut f = vec![0xff; 6];
-            f.extend_from_slice(&[0x02, 0, 0, 0, seed, 1]);
-            f.extend_from_slice(&ETHERTYPE.to_be_bytes());
-            f.extend_from_slice(&(i as u16).to_be_bytes());
-            while f.len() < size {
-                f.push((f.len() * 7 + i * 13) as u8 ^ seed);
-            }
-            f
-        })
-        .collect()
-}
-
 fn ours(f: &[u8]) -> bool {
-    f.len() >= 14 && f[12..14] == ETHERTYPE.to_be_bytes()
+    f.len() >= 14 && f[12..14] == netns::ETHERTYPE.to_be_bytes()
 }
 
 fn frame_of(r: &Region, idx: u32) -> Vec<u8> {
@@ -216,7 +129,7 @@ impl Raw {
             libc::socket(
                 libc::AF_PACKET,
                 libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                i32::from(ETHERTYPE.to_be()),
+                i32::from(netns::ETHERTYPE.to_be()),
             )
         };
         assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
@@ -229,7 +142,7 @@ impl Raw {
         // SAFETY: all-zero sockaddr_ll is valid.
         let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sa.sll_family = libc::AF_PACKET as u16;
-        sa.sll_protocol = ETHERTYPE.to_be();
+        sa.sll_protocol = netns::ETHERTYPE.to_be();
         sa.sll_ifindex = ifindex as i32;
         // SAFETY: `sa` is a valid sockaddr_ll.
         let rc = unsafe {
@@ -279,94 +192,29 @@ impl Raw {
     }
 }
 
-const CAPTURE_PY: &str = r#"
-import socket, sys
-ifname, n = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
-s.bind((ifname, 0x88b5))
-s.settimeout(10)
-print("READY", flush=True)
-for _ in range(n):
-    print(s.recv(65536).hex(), flush=True)
-"#;
-
-const SEND_PY: &str = r#"
-import socket, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((sys.argv[1], 0))
-for line in sys.stdin:
-    line = line.strip()
-    if line:
-        s.send(bytes.fromhex(line))
-"#;
-
-fn hex(f: &[u8]) -> String {
-    f.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A veth pair with `root` in this namespace and `root`p in namespace `ns`, both up.
-fn veth_into(guard: &mut Cleanup, ns: &str, root: &str) -> String {
-    let peer = format!("{root}p");
-    ip(&["netns", "add", ns]);
-    guard.netns.push(ns.to_string());
-    ip(&[
-        "link", "add", root, "type", "veth", "peer", "name", &peer, "netns", ns,
-    ]);
-    guard.links.push(root.to_string());
-    ip(&["link", "set", root, "up"]);
-    ip(&["-n", ns, "link", "set", &peer, "up"]);
-    ip(&["-n", ns, "link", "set", "lo", "up"]);
-    peer
-}
-
 /// Frames sent by a raw socket in namespace A arrive at the af-packet port on A's veth,
 /// are transmitted by the port on B's veth, and a raw socket in namespace B sees every one
 /// unchanged and in order.
 #[test]
 fn af_packet_forwards_between_namespaces() {
-    if !privileged("af_packet_forwards_between_namespaces") {
-        return;
-    }
-    if !std::path::Path::new(PYTHON).exists() {
-        eprintln!("SKIP: af_packet_forwards_between_namespaces needs {PYTHON}");
+    if !netns::available("af_packet_forwards_between_namespaces") {
         return;
     }
     let pid = std::process::id();
-    let mut guard = Cleanup::default();
+    let mut guard = Hosts::default();
     let (ns_a, ns_b) = (format!("sl-a-{pid}"), format!("sl-b-{pid}"));
     let (va, vb) = (format!("fa{pid}"), format!("fb{pid}"));
-    let peer_a = veth_into(&mut guard, &ns_a, &va);
-    let peer_b = veth_into(&mut guard, &ns_b, &vb);
+    let peer_a = guard.add(&ns_a, &va);
+    let peer_b = guard.add(&ns_b, &vb);
 
     let r = region();
     let mut pa = af_packet("pa", 0, &va, &r);
     let mut pb = af_packet("pb", 1, &vb, &r);
     assert!(pa.rx.as_ref().unwrap().provides_flow_hash());
 
-    let sent = frames(50, 0xa5);
-    let capture = Command::new("ip")
-        .args(["netns", "exec", &ns_b, PYTHON, "-c", CAPTURE_PY, &peer_b])
-        .arg(sent.len().to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("capture in namespace B");
-    let mut capture = Reap(capture);
-    let mut lines = BufReader::new(capture.0.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().expect("capture ready").unwrap(), "READY");
-
-    let sender = Command::new("ip")
-        .args(["netns", "exec", &ns_a, PYTHON, "-c", SEND_PY, &peer_a])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("sender in namespace A");
-    let mut sender = Reap(sender);
-    {
-        let mut stdin = sender.0.stdin.take().unwrap();
-        for f in &sent {
-            writeln!(stdin, "{}", hex(f)).unwrap();
-        }
-    }
-    assert!(sender.0.wait().unwrap().success(), "sender failed");
+    let sent = netns::frames(50, 0xa5);
+    let capture = Capture::start(&ns_b, &peer_b, sent.len());
+    netns::send(&ns_a, &peer_a, &sent);
 
     let slots = receive(&r, &mut pa, sent.len());
     let got: Vec<Vec<u8>> = slots.iter().map(|&i| frame_of(&r, i)).collect();
@@ -382,17 +230,16 @@ fn af_packet_forwards_between_namespaces() {
     }
     transmit(&r, &mut pb, &slots);
 
-    let captured: Vec<String> = lines.map(|l| l.unwrap()).collect();
-    let status = capture.0.wait().unwrap();
+    let captured = capture.frames();
     assert_eq!(
         captured.len(),
         sent.len(),
-        "namespace B captured {} of {} frames ({status})",
+        "namespace B captured {} of {} frames",
         captured.len(),
         sent.len()
     );
     for (i, (c, s)) in captured.iter().zip(&sent).enumerate() {
-        assert_eq!(*c, hex(s), "frame {i} changed on the way");
+        assert_eq!(*c, netns::hex(s), "frame {i} changed on the way");
     }
     let st = &pa.stats;
     assert_eq!(st.rx_malformed.load(Ordering::Relaxed), 0);
@@ -412,13 +259,13 @@ fn af_packet_forwards_between_namespaces() {
 /// a raw socket on the interface come out of the tap port, unchanged and in order.
 #[test]
 fn tap_both_directions() {
-    if !privileged("tap_both_directions") {
+    if !netns::available("tap_both_directions") {
         return;
     }
     let pid = std::process::id();
     let ifname = format!("tp{pid}");
-    let mut guard = Cleanup::default();
-    guard.links.push(ifname.clone());
+    let mut guard = Hosts::default();
+    guard.own_link(&ifname);
     let r = region();
     let cfg = PortConfig {
         name: "tap0".into(),
@@ -443,7 +290,7 @@ fn tap_both_directions() {
     let raw = Raw::new(&ifname);
 
     // Port -> kernel.
-    let out = frames(50, 0x3c);
+    let out = netns::frames(50, 0x3c);
     let slots: Vec<u32> = out.iter().map(|f| slot_with(&r, f)).collect();
     transmit(&r, &mut port, &slots);
     for (i, f) in out.iter().enumerate() {
@@ -455,7 +302,7 @@ fn tap_both_directions() {
     assert_eq!(port.stats.tx_packets.load(Ordering::Relaxed), 50);
 
     // Kernel -> port.
-    let back = frames(50, 0x5a);
+    let back = netns::frames(50, 0x5a);
     for f in &back {
         raw.send(f);
     }
@@ -504,14 +351,14 @@ fn tap_both_directions() {
 /// takes nothing (the manager counts it as dropped), and both recover when it comes back.
 #[test]
 fn af_packet_link_state_follows_the_interface() {
-    if !privileged("af_packet_link_state_follows_the_interface") {
+    if !netns::available("af_packet_link_state_follows_the_interface") {
         return;
     }
     let pid = std::process::id();
     let (a, b) = (format!("lk{pid}"), format!("lk{pid}p"));
-    let mut guard = Cleanup::default();
+    let mut guard = Hosts::default();
     ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
-    guard.links.push(a.clone());
+    guard.own_link(&a);
     ip(&["link", "set", &a, "up"]);
     ip(&["link", "set", &b, "up"]);
     let r = region();
@@ -521,7 +368,7 @@ fn af_packet_link_state_follows_the_interface() {
 
     ip(&["link", "set", &a, "down"]);
     poll_until(&mut port, false);
-    let f = frames(2, 1);
+    let f = netns::frames(2, 1);
     let slots: Vec<u32> = f.iter().map(|f| slot_with(&r, f)).collect();
     let taken = port
         .tx
@@ -612,14 +459,14 @@ fn tap_bad_settings_are_refused() {
 /// Attaching a tap port to an interface that exists but is not a TAP device says so.
 #[test]
 fn tap_on_a_non_tap_interface_is_refused() {
-    if !privileged("tap_on_a_non_tap_interface_is_refused") {
+    if !netns::available("tap_on_a_non_tap_interface_is_refused") {
         return;
     }
     let pid = std::process::id();
     let (a, b) = (format!("nt{pid}"), format!("nt{pid}p"));
-    let mut guard = Cleanup::default();
+    let mut guard = Hosts::default();
     ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
-    guard.links.push(a.clone());
+    guard.own_link(&a);
     let r = region();
     let cfg = PortConfig {
         name: "t1".into(),
@@ -636,14 +483,14 @@ fn tap_on_a_non_tap_interface_is_refused() {
 /// ports in one fanout group share an interface's traffic without losing or duplicating any.
 #[test]
 fn af_packet_oversized_frames_and_fanout() {
-    if !privileged("af_packet_oversized_frames_and_fanout") {
+    if !netns::available("af_packet_oversized_frames_and_fanout") {
         return;
     }
     let pid = std::process::id();
     let (a, b) = (format!("fo{pid}"), format!("fo{pid}p"));
-    let mut guard = Cleanup::default();
+    let mut guard = Hosts::default();
     ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
-    guard.links.push(a.clone());
+    guard.own_link(&a);
     ip(&["link", "set", &a, "up"]);
     ip(&["link", "set", &b, "up"]);
     let r = Region::create(
@@ -672,7 +519,7 @@ fn af_packet_oversized_frames_and_fanout() {
     let mut p2 = open(1, &fanout("f2"), &r).unwrap_or_else(|e| panic!("open f2: {e}"));
 
     let raw = Raw::new(&b);
-    let all = frames(40, 0x77);
+    let all = netns::frames(40, 0x77);
     let fits: Vec<&Vec<u8>> = all.iter().filter(|f| f.len() <= 1024).collect();
     let too_big = all.len() - fits.len();
     assert!(too_big > 0 && !fits.is_empty());
@@ -783,4 +630,160 @@ fn missing_privileges_are_a_clear_error() {
             "{t}"
         );
     }
+}
+
+// ---- af-xdp ----------------------------------------------------------------------------
+
+/// Ring size of the AF_XDP test ports.
+const RING: u32 = 256;
+
+fn af_xdp(name: &str, id: u16, interface: &str, mode: XdpMode, r: &Region) -> Result<Port, String> {
+    let cfg = PortConfig {
+        name: name.into(),
+        kind: PortKind::AfXdp(AfXdpConfig {
+            interface: interface.into(),
+            mode,
+            ring_size: RING,
+            ..Default::default()
+        }),
+    };
+    open(id, &cfg, r).map_err(|e| e.to_string())
+}
+
+fn link_show(dev: &str) -> String {
+    let out = Command::new("ip")
+        .args(["link", "show", dev])
+        .output()
+        .expect("run ip");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Frames sent by a raw socket in namespace A arrive at the af-xdp port on A's veth, are
+/// transmitted by the af-xdp port on B's veth, and namespace B sees every one unchanged and
+/// in order; every slot is back afterwards and the XDP programs are gone.
+#[test]
+fn af_xdp_forwards_between_namespaces() {
+    if !netns::available("af_xdp_forwards_between_namespaces") {
+        return;
+    }
+    let pid = std::process::id();
+    let mut guard = Hosts::default();
+    let (ns_a, ns_b) = (format!("sx-a-{pid}"), format!("sx-b-{pid}"));
+    let (va, vb) = (format!("xa{pid}"), format!("xb{pid}"));
+    let peer_a = guard.add(&ns_a, &va);
+    let peer_b = guard.add(&ns_b, &vb);
+
+    let r = region();
+    let mut pa = af_xdp("pa", 0, &va, XdpMode::Auto, &r).unwrap();
+    let mut pb = af_xdp("pb", 1, &vb, XdpMode::Copy, &r).unwrap();
+    assert!(pa.rx.as_ref().unwrap().provides_flow_hash());
+    let shown = link_show(&va);
+    assert!(shown.contains("xdp"), "{shown}");
+    eprintln!(
+        "XDP attached in {} mode",
+        if shown.contains("xdpgeneric") {
+            "generic"
+        } else {
+            "native"
+        }
+    );
+    // Both fill rings are stocked on the first receive call.
+    {
+        let mut b = Buffers::direct(&r);
+        let mut out = [0u32; 32];
+        for p in [&mut pa, &mut pb] {
+            let n = p.rx.as_mut().unwrap().rx_burst(&mut b, &mut out);
+            b.free(&out[..n]);
+        }
+    }
+    let stocked = r.slots() - 2 * RING;
+    assert_eq!(r.pool_available(), stocked);
+
+    let sent = netns::frames(50, 0x5a);
+    let capture = Capture::start(&ns_b, &peer_b, sent.len());
+    netns::send(&ns_a, &peer_a, &sent);
+
+    let slots = receive(&r, &mut pa, sent.len());
+    let got: Vec<Vec<u8>> = slots.iter().map(|&i| frame_of(&r, i)).collect();
+    assert_eq!(got.len(), sent.len(), "af-xdp port A received too few");
+    for (i, (g, s)) in got.iter().zip(&sent).enumerate() {
+        assert_eq!(g, s, "frame {i} changed on receive");
+    }
+    for &i in &slots {
+        // SAFETY: the test holds the slot.
+        let m = unsafe { *r.meta(i) };
+        assert_eq!(m.in_port, 0);
+        assert_eq!(m.owner, sluice_shm::owner::MANAGER);
+        assert!(m.timestamp > 0);
+        assert_eq!(m.flow_hash, sluice_wire::flow_hash(&frame_of(&r, i)));
+    }
+    transmit(&r, &mut pb, &slots);
+
+    // Kick what is left and reap the completions (an empty burst does both): every slot
+    // but the fill rings' comes back.
+    let mut b = Buffers::direct(&r);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while r.pool_available() != stocked {
+        assert!(
+            Instant::now() < deadline,
+            "slots missing: {} free, want {stocked}",
+            r.pool_available()
+        );
+        pb.tx.as_mut().unwrap().tx_burst(&mut b, &[]);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let captured = capture.frames();
+    assert_eq!(
+        captured.len(),
+        sent.len(),
+        "namespace B captured {} of {} frames",
+        captured.len(),
+        sent.len()
+    );
+    for (i, (c, s)) in captured.iter().zip(&sent).enumerate() {
+        assert_eq!(*c, netns::hex(s), "frame {i} changed on the way");
+    }
+    assert_eq!(pa.stats.rx_malformed.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        pb.stats.tx_packets.load(Ordering::Relaxed),
+        sent.len() as u64
+    );
+    let bytes: usize = sent.iter().map(Vec::len).sum();
+    assert_eq!(pb.stats.tx_bytes.load(Ordering::Relaxed), bytes as u64);
+    assert_eq!(pb.stats.tx_errors.load(Ordering::Relaxed), 0);
+
+    drop((pa, pb));
+    for v in [&va, &vb] {
+        assert!(
+            !link_show(v).contains("xdp"),
+            "XDP left on {v}: {}",
+            link_show(v)
+        );
+    }
+}
+
+/// Zero-copy on veth is refused with advice; a missing interface is a clear error.
+#[test]
+fn af_xdp_bad_settings_are_clear_errors() {
+    if !netns::available("af_xdp_bad_settings_are_clear_errors") {
+        return;
+    }
+    let r = region();
+    let e = af_xdp("nx", 0, "sl-no-such0", XdpMode::Auto, &r)
+        .err()
+        .unwrap();
+    assert!(e.contains("port nx") && e.contains("does not exist"), "{e}");
+
+    let pid = std::process::id();
+    let mut guard = Hosts::default();
+    let ns = format!("sx-z-{pid}");
+    let v = format!("xz{pid}");
+    guard.add(&ns, &v);
+    let e = af_xdp("zc", 0, &v, XdpMode::ZeroCopy, &r).err().unwrap();
+    assert!(
+        e.contains("port zc") && e.contains("does not support") && e.contains("copy"),
+        "{e}"
+    );
+    assert!(!link_show(&v).contains("xdp"), "{}", link_show(&v));
+    assert_eq!(r.pool_available(), r.slots());
 }

@@ -218,6 +218,9 @@ kind_config! {
         /// Transmit past the interface's qdisc (PACKET_QDISC_BYPASS): faster, but no traffic
         /// shaping and no backpressure from the qdisc. Default true.
         qdisc_bypass: bool = true,
+        /// Receive frames addressed to any MAC (PACKET_MR_PROMISC; the kernel drops the
+        /// membership when the port closes). Default true, like a switch port.
+        promiscuous: bool = true,
         /// Bytes per receive-ring block: a power of two, a multiple of the page size.
         /// Default 1 MiB.
         block_size: u32 = 1 << 20,
@@ -542,6 +545,7 @@ mod tests {
                 interface: "eth1".into(),
                 fanout_group: Some(7),
                 qdisc_bypass: false,
+                promiscuous: true,
                 block_size: 262144,
                 block_count: 4,
                 frame_size: 4096,

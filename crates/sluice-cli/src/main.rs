@@ -117,12 +117,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "IID", "NAME", "SERVICE", "STATE", "MODE", "PID", "RX", "TX"
             );
             for n in v {
-                let drops: Vec<String> = n
-                    .drops
-                    .iter()
-                    .filter(|(_, c)| **c > 0)
-                    .map(|(k, c)| format!("{k}={c}"))
-                    .collect();
                 println!(
                     "{:<4} {:<16} {:<8} {:<8} {:<11} {:>8} {:>12} {:>12}  {}",
                     n.instance,
@@ -133,11 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     n.pid,
                     n.rx,
                     n.tx,
-                    if drops.is_empty() {
-                        "-".into()
-                    } else {
-                        drops.join(" ")
-                    }
+                    table::drops_text(&n.drops)
                 );
             }
         }
@@ -185,12 +175,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "ID", "NAME", "KIND", "LINK", "RX", "TX", "RX bytes", "TX bytes", "errors"
             );
             for p in v {
-                let drops: Vec<String> = p
-                    .drops
-                    .iter()
-                    .filter(|(_, c)| **c > 0)
-                    .map(|(k, c)| format!("{k}={c}"))
-                    .collect();
                 println!(
                     "{:<3} {:<12} {:<9} {:<5} {:>12} {:>12} {:>14} {:>14} {:>7}  {}",
                     p.id,
@@ -202,11 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     p.rx_bytes,
                     p.tx_bytes,
                     p.errors,
-                    if drops.is_empty() {
-                        "-".into()
-                    } else {
-                        drops.join(" ")
-                    }
+                    table::drops_text(&p.drops)
                 );
             }
         }

@@ -16,7 +16,8 @@ pub fn rate(v: f64) -> String {
     }
 }
 
-fn drops_text(m: &std::collections::BTreeMap<String, u64>) -> String {
+/// Non-zero counters as `reason=count ...`, or `-`.
+pub fn drops_text(m: &std::collections::BTreeMap<String, u64>) -> String {
     let parts: Vec<String> = m
         .iter()
         .filter(|(_, v)| **v > 0)

@@ -588,6 +588,12 @@ struct Router<'a> {
 }
 
 impl<'a> Router<'a> {
+    /// Hand a packet member `k` cannot route back to the manager, counting why.
+    #[inline]
+    fn reject(&mut self, k: usize, slot: u32, reason: u8) {
+        hand_back(self.region, &mut self.members[k], slot, reason)
+    }
+
     /// Send one packet where its action says.
     #[inline(always)]
     fn dispatch(&mut self, k: usize, slot: u32, action: Action) {
@@ -597,9 +603,7 @@ impl<'a> Router<'a> {
         let step = match action {
             Action::ToService(s) => Step::ToService(s),
             Action::Out(p) => Step::Out(p),
-            Action::Drop => {
-                return hand_back(region, &mut self.members[k], slot, drop_reason::NF_ACTION)
-            }
+            Action::Drop => return self.reject(k, slot, drop_reason::NF_ACTION),
             Action::Next => {
                 let ci = meta.chain_index.wrapping_add(1);
                 meta.chain_index = ci;
@@ -613,14 +617,7 @@ impl<'a> Router<'a> {
                 };
                 match step {
                     Some(s) => s,
-                    None => {
-                        return hand_back(
-                            region,
-                            &mut self.members[k],
-                            slot,
-                            drop_reason::CHAIN_END,
-                        )
-                    }
+                    None => return self.reject(k, slot, drop_reason::CHAIN_END),
                 }
             }
         };
@@ -629,12 +626,7 @@ impl<'a> Router<'a> {
         match step {
             Step::Out(p) => {
                 if p >= region.num_ports() {
-                    return hand_back(
-                        region,
-                        &mut self.members[k],
-                        slot,
-                        drop_reason::BAD_DESTINATION,
-                    );
+                    return self.reject(k, slot, drop_reason::BAD_DESTINATION);
                 }
                 meta.action = ActionCode::Out as u8;
                 meta.destination = p;
@@ -648,12 +640,7 @@ impl<'a> Router<'a> {
                     Some((id, t, sole)) if id == s => (t, sole),
                     _ => {
                         let Some(t) = region.service(s) else {
-                            return hand_back(
-                                region,
-                                &mut self.members[k],
-                                slot,
-                                drop_reason::BAD_DESTINATION,
-                            );
+                            return self.reject(k, slot, drop_reason::BAD_DESTINATION);
                         };
                         let sole = t.sole();
                         self.cached = Some((s, t, sole));
@@ -665,14 +652,7 @@ impl<'a> Router<'a> {
                 } else {
                     match table.pick(meta.flow_hash) {
                         Some(i) => i,
-                        None => {
-                            return hand_back(
-                                region,
-                                &mut self.members[k],
-                                slot,
-                                drop_reason::NO_INSTANCE,
-                            )
-                        }
+                        None => return self.reject(k, slot, drop_reason::NO_INSTANCE),
                     }
                 };
                 meta.action = ActionCode::ToService as u8;

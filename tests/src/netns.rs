@@ -96,6 +96,11 @@ impl Hosts {
     pub fn own_link(&mut self, name: &str) {
         self.links.push(name.to_string());
     }
+
+    /// Also delete namespace `name` (created by the test) when dropped.
+    pub fn own_netns(&mut self, name: &str) {
+        self.netns.push(name.to_string());
+    }
 }
 
 impl Drop for Hosts {

@@ -305,11 +305,7 @@ impl Ring {
         bind(&ring.fd, ifindex, libc::ETH_P_ALL as u16)
             .map_err(|e| err("cannot bind the receive socket", e))?;
         if cfg.promiscuous {
-            // SAFETY: packet_mreq is plain data; all-zero is a valid value.
-            let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };
-            mr.mr_ifindex = ifindex as libc::c_int;
-            mr.mr_type = libc::PACKET_MR_PROMISC as libc::c_ushort;
-            setsockopt(&ring.fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr)
+            netdev::join_promiscuous(&ring.fd, ifindex)
                 .map_err(|e| err("cannot turn on promiscuous mode", e))?;
         }
         if let Some(group) = cfg.fanout_group {

@@ -1,5 +1,5 @@
-//! The `af-xdp` port: one queue of a Linux interface through an `AF_XDP` socket whose UMEM is
-//! Sluice's own slot array, so received frames land in pool slots without a copy by us.
+//! The `af-xdp` port: one or more queues of a Linux interface through `AF_XDP` sockets whose
+//! UMEM is Sluice's own slot array, so received frames land in pool slots without a copy by us.
 //!
 //! * UMEM: the region's slot array, registered with `XDP_UMEM_REG` in unaligned-chunk mode
 //!   (slot sizes are multiples of 64, not powers of two), chunk size = slot size, UMEM
@@ -244,8 +244,7 @@ fn load_xdp(
     name: &str,
     ifname: &str,
     ifindex: u32,
-    queue: u32,
-    xsk: &OwnedFd,
+    sockets: &[(u32, i32)],
 ) -> Result<XdpProg, PortError> {
     let err = |what: String, e| sys_err(name, what, e);
     let map = bpf_fd(
@@ -254,7 +253,7 @@ fn load_xdp(
             map_type: BPF_MAP_TYPE_XSKMAP,
             key_size: 4,
             value_size: 4,
-            max_entries: queue + 1,
+            max_entries: sockets.iter().map(|&(q, _)| q + 1).max().unwrap_or(1),
             pad: [0; 28],
         },
     )
@@ -293,29 +292,31 @@ fn load_xdp(
             e,
         )
     })?;
-    let key = queue;
-    let value = xsk.as_raw_fd() as u32;
-    // SAFETY: the attr points at `key` and `value`, live u32s, as the map's sizes say.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_MAP_UPDATE_ELEM,
-            &MapUpdateAttr {
-                map_fd: map.as_raw_fd() as u32,
-                pad0: 0,
-                key: &key as *const u32 as u64,
-                value: &value as *const u32 as u64,
-                flags: 0,
-                pad: [0; 12],
-            } as *const MapUpdateAttr,
-            std::mem::size_of::<MapUpdateAttr>() as libc::c_uint,
-        )
-    };
-    if rc < 0 {
-        return Err(err(
-            format!("cannot put the socket into the XSKMAP at queue {queue}"),
-            io::Error::last_os_error(),
-        ));
+    for &(queue, xsk) in sockets {
+        let key = queue;
+        let value = xsk as u32;
+        // SAFETY: the attr points at `key` and `value`, live u32s, as the map's sizes say.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_UPDATE_ELEM,
+                &MapUpdateAttr {
+                    map_fd: map.as_raw_fd() as u32,
+                    pad0: 0,
+                    key: &key as *const u32 as u64,
+                    value: &value as *const u32 as u64,
+                    flags: 0,
+                    pad: [0; 12],
+                } as *const MapUpdateAttr,
+                std::mem::size_of::<MapUpdateAttr>() as libc::c_uint,
+            )
+        };
+        if rc < 0 {
+            return Err(err(
+                format!("cannot put the socket into the XSKMAP at queue {queue}"),
+                io::Error::last_os_error(),
+            ));
+        }
     }
     let attach = |flags| {
         bpf_fd(
@@ -448,13 +449,27 @@ impl Drop for MapRing {
     }
 }
 
-/// The socket and program, shared by both halves; the last one dropped closes them.
+/// The sockets, program and promiscuous holder, shared by all halves; the last one dropped
+/// closes them (and so detaches the program).
 struct Shared {
-    fd: OwnedFd,
+    _fds: Vec<OwnedFd>,
     _prog: XdpProg,
+    _promiscuous: Option<OwnedFd>,
 }
 
-/// Check the configuration, set up the socket, UMEM, rings and program, build the halves.
+/// One bound AF_XDP socket with its mapped rings.
+struct Socket {
+    fd: OwnedFd,
+    queue: u32,
+    rx: MapRing,
+    tx: MapRing,
+    fill: MapRing,
+    comp: MapRing,
+    zero_copy: bool,
+}
+
+/// Check the configuration, set up one socket per queue on the pool, the program and the
+/// rings, and build the halves: receive from every queue in turn, transmit on the first.
 pub(crate) fn open(
     id: u16,
     name: &str,
@@ -471,6 +486,12 @@ pub(crate) fn open(
             format!("ring_size {n} must be a power of two between 64 and 65536"),
         ));
     }
+    if !(1..=64).contains(&cfg.queues) {
+        return Err(config_err(
+            name,
+            format!("queues {} must be between 1 and 64", cfg.queues),
+        ));
+    }
     let slot_size = region.slot_size();
     if !(2048..=4096).contains(&slot_size) {
         return Err(config_err(
@@ -481,11 +502,12 @@ pub(crate) fn open(
             ),
         ));
     }
-    if (region.slots() as usize) < 2 * n as usize {
+    let need = (u64::from(cfg.queues) + 1) * u64::from(n);
+    if u64::from(region.slots()) < need {
         return Err(config_err(
             name,
             format!(
-                "the pool ({} slots) must hold at least twice ring_size ({n})",
+                "the pool ({} slots) must hold at least (queues + 1) * ring_size = {need}",
                 region.slots()
             ),
         ));
@@ -496,9 +518,115 @@ pub(crate) fn open(
             format!("interface {ifname} does not exist (ip link show)"),
         ));
     };
-    let link = LinkPoll::new(name, ifname, stats.clone())?;
-    let err = |what: String, e| sys_err(name, what, e);
+    let mut sockets = Vec::with_capacity(cfg.queues as usize);
+    for queue in cfg.queue..cfg.queue + cfg.queues {
+        sockets.push(open_socket(name, cfg, queue, ifindex, region)?);
+    }
+    let entries: Vec<(u32, i32)> = sockets
+        .iter()
+        .map(|s| (s.queue, s.fd.as_raw_fd()))
+        .collect();
+    let prog = load_xdp(name, ifname, ifindex, &entries)?;
+    let promiscuous = if cfg.promiscuous {
+        Some(netdev::promiscuous_holder(ifindex).map_err(|e| {
+            sys_err(
+                name,
+                format!("cannot make {ifname} promiscuous (needs CAP_NET_RAW)"),
+                e,
+            )
+        })?)
+    } else {
+        None
+    };
+    tracing::info!(
+        port = name,
+        interface = ifname,
+        queues = ?(cfg.queue..cfg.queue + cfg.queues),
+        "AF_XDP in {} mode, XDP program attached in {} mode",
+        if sockets[0].zero_copy { "zero-copy" } else { "copy" },
+        if prog.native { "native" } else { "generic" }
+    );
+    let mut fds = Vec::with_capacity(sockets.len());
+    let mut receivers = Vec::with_capacity(sockets.len());
+    let mut sender = None;
+    let shared_fds: Vec<i32> = sockets.iter().map(|s| s.fd.as_raw_fd()).collect();
+    for (k, sock) in sockets.into_iter().enumerate() {
+        let Socket {
+            fd,
+            rx,
+            tx,
+            fill,
+            comp,
+            zero_copy,
+            ..
+        } = sock;
+        fds.push(fd);
+        receivers.push((rx, fill));
+        if k == 0 {
+            sender = Some((tx, comp, zero_copy));
+        }
+    }
+    let shared = Arc::new(Shared {
+        _fds: fds,
+        _prog: prog,
+        _promiscuous: promiscuous,
+    });
+    let mut queues = Vec::with_capacity(receivers.len());
+    for ((rx, fill), fd) in receivers.into_iter().zip(&shared_fds) {
+        queues.push(Receiver {
+            _shared: shared.clone(),
+            fd: *fd,
+            rx,
+            fill,
+            slot_size: slot_size as u64,
+            area: region.data_area(),
+            slots: region.slots(),
+            meta: crate::rx_meta(region, id, 0),
+            posted: 0,
+            target: n,
+            scratch: vec![0; n as usize],
+            need_wakeup: cfg.need_wakeup,
+            stats: stats.clone(),
+        });
+    }
+    let rxh = Queues {
+        queues,
+        next: 0,
+        link: LinkPoll::new(name, ifname, stats.clone())?,
+    };
+    let (tx, comp, zero_copy) = sender.expect("at least one queue");
+    let txh = Sender {
+        fd: shared_fds[0],
+        _shared: shared,
+        tx,
+        comp,
+        slot_size: slot_size as u64,
+        slots: region.slots(),
+        in_flight: 0,
+        size: n,
+        copy: !zero_copy,
+        need_wakeup: cfg.need_wakeup,
+        scratch: vec![0; n as usize],
+        name: name.to_string(),
+        warned: false,
+        stats,
+    };
+    Ok((Some(Box::new(rxh)), Some(Box::new(txh))))
+}
 
+/// Create an AF_XDP socket with the packet pool as its UMEM, size and map its rings, and bind
+/// it to `queue`. Every queue registers the same memory, so a slot has the same UMEM address
+/// on every socket.
+fn open_socket(
+    name: &str,
+    cfg: &AfXdpConfig,
+    queue: u32,
+    ifindex: u32,
+    region: &Region,
+) -> Result<Socket, PortError> {
+    let ifname = cfg.interface.as_str();
+    let n = cfg.ring_size;
+    let err = |what: String, e| sys_err(name, what, e);
     // SAFETY: plain socket(2); checked below.
     let fd = unsafe { libc::socket(AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
@@ -515,7 +643,7 @@ pub(crate) fn open(
     let reg = UmemReg {
         addr: base as u64,
         len: len.div_ceil(page) as u64 * page as u64,
-        chunk_size: slot_size as u32,
+        chunk_size: region.slot_size() as u32,
         headroom: 0,
         flags: XDP_UMEM_UNALIGNED_CHUNK_FLAG,
         tx_metadata_len: 0,
@@ -560,16 +688,27 @@ pub(crate) fn open(
         family: AF_XDP as u16,
         flags,
         ifindex,
-        queue_id: cfg.queue,
+        queue_id: queue,
         shared_umem_fd: 0,
     };
-    // SAFETY: `sa` is a valid sockaddr_xdp of the size passed.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            &sa as *const SockaddrXdp as *const libc::sockaddr,
-            std::mem::size_of::<SockaddrXdp>() as libc::socklen_t,
-        )
+    // A socket closed just before (a port reopened, a failed open) releases its queue
+    // asynchronously: EBUSY for a moment, so retry for up to a second.
+    let mut tries = 0;
+    let rc = loop {
+        // SAFETY: `sa` is a valid sockaddr_xdp of the size passed.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                &sa as *const SockaddrXdp as *const libc::sockaddr,
+                std::mem::size_of::<SockaddrXdp>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EBUSY) || tries == 20
+        {
+            break rc;
+        }
+        tries += 1;
+        std::thread::sleep(std::time::Duration::from_millis(50));
     };
     if rc < 0 {
         let e = io::Error::last_os_error();
@@ -577,17 +716,15 @@ pub(crate) fn open(
             return Err(config_err(
                 name,
                 format!(
-                    "zero-copy AF_XDP refused on {ifname} queue {} ({e}): the driver does not \
-                     support it; use mode = \"copy\" (or \"auto\")",
-                    cfg.queue
+                    "zero-copy AF_XDP refused on {ifname} queue {queue} ({e}): the driver does \
+                     not support it; use mode = \"copy\" (or \"auto\")"
                 ),
             ));
         }
         return Err(err(
             format!(
-                "cannot bind the AF_XDP socket to {ifname} queue {} (does the queue exist? \
-                 ethtool -l {ifname})",
-                cfg.queue
+                "cannot bind the AF_XDP socket to {ifname} queue {queue} (does the queue \
+                 exist? ethtool -l {ifname})"
             ),
             e,
         ));
@@ -595,53 +732,54 @@ pub(crate) fn open(
     let mut opts = 0u32;
     let zero_copy =
         getsockopt(&fd, XDP_OPTIONS, &mut opts).is_ok() && opts & XDP_OPTIONS_ZEROCOPY != 0;
-    let prog = load_xdp(name, ifname, ifindex, cfg.queue, &fd)?;
-    tracing::info!(
-        port = name,
-        interface = ifname,
-        queue = cfg.queue,
-        "AF_XDP in {} mode, XDP program attached in {} mode",
-        if zero_copy { "zero-copy" } else { "copy" },
-        if prog.native { "native" } else { "generic" }
-    );
-    let shared = Arc::new(Shared { fd, _prog: prog });
-    let rxh = Receiver {
-        shared: shared.clone(),
+    Ok(Socket {
+        fd,
+        queue,
         rx,
-        fill,
-        slot_size: slot_size as u64,
-        area: region.data_area(),
-        slots: region.slots(),
-        meta: crate::rx_meta(region, id, 0),
-        posted: 0,
-        target: n,
-        scratch: vec![0; n as usize],
-        need_wakeup: cfg.need_wakeup,
-        link,
-        stats: stats.clone(),
-    };
-    let txh = Sender {
-        shared,
         tx,
+        fill,
         comp,
-        slot_size: slot_size as u64,
-        slots: region.slots(),
-        in_flight: 0,
-        size: n,
-        copy: !zero_copy,
-        need_wakeup: cfg.need_wakeup,
-        scratch: vec![0; n as usize],
-        name: name.to_string(),
-        warned: false,
-        stats,
-    };
-    Ok((Some(Box::new(rxh)), Some(Box::new(txh))))
+        zero_copy,
+    })
 }
 
 // ---- receive ----------------------------------------------------------------------------
 
+/// The receive half: every bound queue, received from in turn.
+struct Queues {
+    queues: Vec<Receiver>,
+    /// Queue to start the next burst at, so no queue starves the others.
+    next: usize,
+    link: LinkPoll,
+}
+
+impl RxPort for Queues {
+    fn rx_burst(&mut self, region: &mut Buffers<'_>, out: &mut [u32]) -> usize {
+        let now = now_ns();
+        self.link.poll(now);
+        let n = self.queues.len();
+        let mut got = 0;
+        for k in 0..n {
+            if got == out.len() {
+                break;
+            }
+            let q = (self.next + k) % n;
+            got += self.queues[q].rx_burst(region, &mut out[got..], now);
+        }
+        self.next = (self.next + 1) % n;
+        got
+    }
+
+    fn provides_flow_hash(&self) -> bool {
+        true
+    }
+}
+
+/// One queue's socket: its RX and fill rings.
 struct Receiver {
-    shared: Arc<Shared>,
+    _shared: Arc<Shared>,
+    /// This queue's socket (owned by `_shared`).
+    fd: i32,
     rx: MapRing,
     fill: MapRing,
     slot_size: u64,
@@ -653,7 +791,6 @@ struct Receiver {
     target: u32,
     scratch: Vec<u32>,
     need_wakeup: bool,
-    link: LinkPoll,
     stats: Arc<PortStats>,
 }
 
@@ -687,12 +824,9 @@ impl Receiver {
             .store(prod.wrapping_add(got as u32), Ordering::Release);
         self.posted += got as u32;
     }
-}
 
-impl RxPort for Receiver {
-    fn rx_burst(&mut self, region: &mut Buffers<'_>, out: &mut [u32]) -> usize {
-        let now = now_ns();
-        self.link.poll(now);
+    /// Receive up to `out.len()` frames of this queue.
+    fn rx_burst(&mut self, region: &mut Buffers<'_>, out: &mut [u32], now: u64) -> usize {
         self.refill(region);
         let cons = self.rx.cons().load(Ordering::Relaxed);
         let avail = self.rx.prod().load(Ordering::Acquire).wrapping_sub(cons);
@@ -701,7 +835,7 @@ impl RxPort for Receiver {
                 // SAFETY: a zero-length non-blocking recvfrom only kicks the kernel.
                 unsafe {
                     libc::recvfrom(
-                        self.shared.fd.as_raw_fd(),
+                        self.fd,
                         std::ptr::null_mut(),
                         0,
                         libc::MSG_DONTWAIT,
@@ -767,16 +901,14 @@ impl RxPort for Receiver {
         }
         filled
     }
-
-    fn provides_flow_hash(&self) -> bool {
-        true
-    }
 }
 
 // ---- transmit ---------------------------------------------------------------------------
 
 struct Sender {
-    shared: Arc<Shared>,
+    _shared: Arc<Shared>,
+    /// The first queue's socket (owned by `_shared`).
+    fd: i32,
     tx: MapRing,
     comp: MapRing,
     slot_size: u64,
@@ -834,7 +966,7 @@ impl Sender {
         // SAFETY: a zero-length non-blocking sendto only tells the kernel to transmit.
         let rc = unsafe {
             libc::sendto(
-                self.shared.fd.as_raw_fd(),
+                self.fd,
                 std::ptr::null(),
                 0,
                 libc::MSG_DONTWAIT,

@@ -254,16 +254,23 @@ kind_config! {
     pub struct AfXdpConfig / RawAfXdp {
         /// Interface name, e.g. `"veth0"`. Required; it must exist when the port opens.
         interface: String = String::new(),
-        /// Queue of the interface to bind; several ports on different queues share an
-        /// interface. Default 0.
+        /// First queue of the interface to bind. Default 0.
         queue: u32 = 0,
+        /// Number of queues to bind, `queue .. queue + queues`: one AF_XDP socket per queue,
+        /// all on the same packet pool, received from in turn (give a multi-queue NIC's RSS
+        /// the whole port). Default 1.
+        queues: u32 = 1,
+        /// Receive frames addressed to any MAC (the interface's promiscuous count is held
+        /// while the port is open). Default true, like a switch port.
+        promiscuous: bool = true,
         /// `"auto"`, `"copy"` or `"zero-copy"`. Default `"auto"`.
         mode: XdpMode = XdpMode::Auto,
         /// Use the kernel's need-wakeup flags, so system calls happen only when the kernel
         /// asks for them. Default true.
         need_wakeup: bool = true,
         /// Entries in each of the RX, TX, fill and completion rings: a power of two,
-        /// 64..=65536. The pool must hold at least twice as many slots. Default 2048.
+        /// 64..=65536. The pool must hold at least `(queues + 1) * ring_size` slots.
+        /// Default 2048.
         ring_size: u32 = 2048,
     }
 }
@@ -591,6 +598,8 @@ mod tests {
             kind = "af-xdp"
             interface = "eth0"
             queue = 3
+            queues = 2
+            promiscuous = false
             mode = "zero-copy"
             need_wakeup = false
             ring_size = 512
@@ -607,14 +616,16 @@ mod tests {
         );
         let d = AfXdpConfig::default();
         assert_eq!(
-            (d.queue, d.mode, d.need_wakeup, d.ring_size),
-            (0, XdpMode::Auto, true, 2048)
+            (d.queue, d.queues, d.promiscuous, d.mode, d.need_wakeup, d.ring_size),
+            (0, 1, true, XdpMode::Auto, true, 2048)
         );
         assert_eq!(
             ports[1].kind,
             PortKind::AfXdp(AfXdpConfig {
                 interface: "eth0".into(),
                 queue: 3,
+                queues: 2,
+                promiscuous: false,
                 mode: XdpMode::ZeroCopy,
                 need_wakeup: false,
                 ring_size: 512,

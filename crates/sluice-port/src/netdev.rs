@@ -203,3 +203,41 @@ impl LinkPoll {
         true
     }
 }
+
+/// Join the interface's promiscuous membership on an `AF_PACKET` socket: the interface stays
+/// promiscuous while the socket is open, and the kernel drops the membership when it closes
+/// (also when the process dies), so nothing is left behind.
+pub(crate) fn join_promiscuous(fd: &OwnedFd, ifindex: u32) -> io::Result<()> {
+    // SAFETY: packet_mreq is plain data; all-zero is a valid value.
+    let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };
+    mr.mr_ifindex = ifindex as libc::c_int;
+    mr.mr_type = libc::PACKET_MR_PROMISC as libc::c_ushort;
+    // SAFETY: `mr` is a live packet_mreq of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            &mr as *const libc::packet_mreq as *const libc::c_void,
+            std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// An `AF_PACKET` socket that receives nothing (protocol 0) and only holds the interface
+/// promiscuous, for ports whose own socket cannot (AF_XDP).
+pub(crate) fn promiscuous_holder(ifindex: u32) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); checked below.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    join_promiscuous(&fd, ifindex)?;
+    Ok(fd)
+}

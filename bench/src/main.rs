@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
+mod cluster;
+mod dpdk;
 mod veth;
+mod vf;
 use sluice_tests::{port, Daemon, NfProc, TestDir};
 
 /// Benchmarks of the single-host data plane (figures go in BENCHMARKS.md).
@@ -15,7 +18,7 @@ struct Args {
     /// Seconds each measurement runs.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
-    /// Run only these: speed, pipeline, chains, memory, veth (comma-separated).
+    /// Run only these: speed, pipeline, chains, memory, veth, dpdk, vf, cluster (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Internal: blast frames on this interface (run inside a namespace by the veth figure).
@@ -279,9 +282,95 @@ fn main() {
                 ("Linux bridge", &v.bridge),
                 ("sluiced, af-packet", &v.af_packet),
                 ("sluiced, af-xdp", &v.af_xdp),
+                ("sluiced, dpdk af_xdp", &v.dpdk_af_xdp),
             ] {
+                if r.is_empty() {
+                    continue;
+                }
                 println!("{name:<22} median {:.3} Mpps ({})", med(r) / 1e6, show(r));
             }
+        }
+    }
+
+    if want("cluster") {
+        println!("\n== distributed mode: namespace -> host A -> tunnel -> host B's NF -> namespace, 64-byte frames (needs root, zookeeper); Sluice VXLAN-GPE + NSH vs the kernel's vxlan device + bridges, alternated");
+        if let Some((kernel, sluiced)) = cluster::compare(a.seconds, n) {
+            for (name, r) in [
+                ("kernel vxlan + bridge", &kernel),
+                ("sluiced gpe+nsh", &sluiced),
+            ] {
+                let mut v = r.clone();
+                v.sort_by(|a, b| a.total_cmp(b));
+                let runs: Vec<String> = r.iter().map(|x| format!("{:.3}", x / 1e6)).collect();
+                println!(
+                    "{name:<22} median {:.3} Mpps ({})",
+                    v[v.len() / 2] / 1e6,
+                    runs.join(", ")
+                );
+            }
+        }
+    }
+
+    if want("vf") {
+        println!("\n== VF policy cost: generator VF -> null uplink, policy off vs on (poll; cores 0, 1); median (min-max) of {n}");
+        vf::compare(&manager("poll", 2, "0, 1"), a.seconds, n);
+    }
+
+    if want("dpdk") {
+        for one_way in [false, true] {
+            dpdk_figure(a.seconds, n, one_way);
+        }
+        dpdk::finish();
+    }
+}
+
+/// testpmd, sluice-port's halves and sluiced on two net_null vdevs, `runs` times each.
+fn dpdk_figure(secs: f64, runs: usize, one_way: bool) {
+    println!(
+        "\n== DPDK: two net_null vdevs, 64-byte frames, {}; {runs} runs",
+        if one_way {
+            "one way (null0 -> null1; null1 has no-rx=1)"
+        } else {
+            "both ways (null0 <-> null1)"
+        }
+    );
+    println!("testpmd: {}", dpdk::testpmd_cmd(1, one_way));
+    let (mut tp, mut pl, mut pp, mut nf) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        tp.extend(dpdk::testpmd(secs, one_way));
+        pl.extend(dpdk::port_loop(secs, one_way));
+        pp.extend(dpdk::sluiced(secs, false, one_way));
+        nf.extend(dpdk::sluiced(secs, true, one_way));
+    }
+    let med = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v.get(v.len() / 2).copied()
+    };
+    let show = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{:.2}", x / 1e6))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let t = med(&tp);
+    let pp_name = if one_way {
+        "sluiced port->port (1 thread)"
+    } else {
+        "sluiced port->port (RX+TX threads)"
+    };
+    for (name, v) in [
+        ("dpdk-testpmd io (1 fwd core)", &tp),
+        ("sluice-port halves (1 thread)", &pl),
+        (pp_name, &pp),
+        ("sluiced via 1 NF (2 cores)", &nf),
+    ] {
+        if let Some(m) = med(v) {
+            let ratio = t
+                .filter(|_| !name.starts_with("dpdk-testpmd"))
+                .map(|t| format!(", {:.2}x testpmd", m / t))
+                .unwrap_or_default();
+            println!("{name:<36} median {:.2} Mpps ({}){ratio}", m / 1e6, show(v));
         }
     }
 }

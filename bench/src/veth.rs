@@ -96,6 +96,8 @@ pub struct Veth {
     pub af_packet: Vec<f64>,
     /// sluiced, AF_XDP ports.
     pub af_xdp: Vec<f64>,
+    /// sluiced, `dpdk` ports on DPDK's net_af_xdp vdev (empty without DPDK in sluiced).
+    pub dpdk_af_xdp: Vec<f64>,
 }
 
 /// Run the comparison (None when it cannot run here).
@@ -117,6 +119,7 @@ pub fn compare(secs: f64, runs: usize) -> Option<Veth> {
         bridge: Vec::new(),
         af_packet: Vec::new(),
         af_xdp: Vec::new(),
+        dpdk_af_xdp: Vec::new(),
     };
     for _ in 0..runs {
         ip(&["link", "add", &br, "type", "bridge"]);
@@ -142,6 +145,58 @@ pub fn compare(secs: f64, runs: usize) -> Option<Veth> {
             out.push(measure(&ns_a, &inner_a, &ns_b, &inner_b, secs));
             drop(d);
         }
+        if let Some(r) = dpdk_af_xdp(&va, &vb, secs, &(&ns_a, &inner_a, &ns_b, &inner_b)) {
+            v.dpdk_af_xdp.push(r);
+        }
     }
     Some(v)
+}
+
+/// The same forwarding with sluiced's `dpdk` ports on DPDK's `net_af_xdp` vdev (copy mode on
+/// veth); None (said once) when sluiced is built without DPDK ports.
+fn dpdk_af_xdp(
+    va: &str,
+    vb: &str,
+    secs: f64,
+    ns: &(&String, &String, &String, &String),
+) -> Option<f64> {
+    let prefix = format!("sluice-bench-veth-{}", std::process::id());
+    let dir = TestDir::new("bench-veth-dpdk");
+    let d = Daemon::start_with(
+        &dir,
+        &format!(
+            "[manager]\nsocket = \"{{socket}}\"\nrun_mode = \"poll\"\nthreads = 1\nconsole = false\n\n\
+             [dpdk]\neal_args = [\"--no-huge\", \"-m\", \"512\", \"--no-shconf\", \"--no-pci\", \
+             \"--no-telemetry\", \"--file-prefix\", \"{prefix}\", \"-l\", \"0\"]\n\n\
+             [[ports]]\nname = \"a\"\nkind = \"dpdk\"\ndevice = \"net_af_xdp0,iface={va}\"\n\n\
+             [[ports]]\nname = \"b\"\nkind = \"dpdk\"\ndevice = \"net_af_xdp1,iface={vb}\"\n\n\
+             [[chains]]\nname = \"a-to-b\"\nsteps = [\"port:b\"]\n"
+        ),
+        "warn",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let log = d.log();
+    let r = if log.contains("ERROR") {
+        println!(
+            "sluiced, dpdk net_af_xdp: skipped ({})",
+            log.lines()
+                .find(|l| l.contains("ERROR"))
+                .unwrap_or("")
+                .trim()
+        );
+        None
+    } else {
+        Some(measure(ns.0, ns.1, ns.2, ns.3, secs))
+    };
+    // A clean stop closes the ports, which detaches DPDK's XDP programs.
+    let _ = d.shutdown();
+    for v in [va, vb] {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "set", "dev", v, "xdp", "off"])
+            .status();
+    }
+    for base in ["/var/run/dpdk", "/tmp/dpdk"] {
+        let _ = std::fs::remove_dir_all(std::path::Path::new(base).join(&prefix));
+    }
+    r
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use sluice_ctl::{Conn, Request, Response, StatsSnapshot};
 
+pub mod cluster;
 pub mod netns;
 
 /// A workspace binary: next to the running program (benchmarks) or one level up from a

@@ -1,5 +1,6 @@
 //! `sluice`: inspect and steer a running `sluiced`, or run the demo.
 
+mod cluster;
 mod demo;
 
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use sluice_cli::vf;
 use sluice_ctl::{table, Conn, Request, Response};
 
 /// Operate a running sluiced: list NFs, services, chains and ports, manage flow rules, show
@@ -43,6 +45,20 @@ enum Cmd {
     Stats,
     /// Ask sluiced to stop (it stops its NFs first).
     Shutdown,
+    /// VF policy, as `iplex` (VFd's commands): add, delete, show, ping, verbose, dump,
+    /// mirror, clear.
+    Vf {
+        #[command(subcommand)]
+        cmd: vf::VfCmd,
+        /// Log level for `verbose` (0..=4).
+        #[arg(long, value_name = "VALUE")]
+        loglevel: Option<u32>,
+    },
+    /// Distributed mode: `hosts` (with tunnel peer counters), `services`, `routes`.
+    Cluster {
+        #[command(subcommand)]
+        cmd: cluster::ClusterCmd,
+    },
     /// Run the demo: a generator, a chain of three NF processes and a sink, with the live
     /// statistics table. Needs no root, hardware or ZooKeeper.
     Demo(demo::DemoArgs),
@@ -87,6 +103,21 @@ fn call(socket: &Option<PathBuf>, req: Request) -> anyhow::Result<Response> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let req = match cli.cmd {
         Cmd::Demo(a) => return demo::run(a),
+        Cmd::Cluster { cmd } => return cluster::run(&cli.socket, cli.json, cmd),
+        Cmd::Vf { cmd, loglevel } => {
+            let reply = vf::call(cli.socket.as_deref(), &cmd.request(loglevel))?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&reply)?);
+            } else {
+                for l in &reply.msg {
+                    println!("{l}");
+                }
+            }
+            if !reply.ok {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
         Cmd::Nfs => Request::Nfs,
         Cmd::Services => Request::Services,
         Cmd::Chains => Request::Chains,

@@ -74,10 +74,24 @@ pub enum Request {
     },
     /// List flow-director rules.
     FlowList,
+    /// Distributed mode: hosts, services, routes and tunnel peers as this host sees them.
+    /// Answered by `Cluster`.
+    Cluster,
     /// Full statistics snapshot.
     Stats,
     /// Ask sluiced to stop.
     Shutdown,
+    /// A VFd request (what `iplex` and `sluice vf` send): `action` is one of add, delete,
+    /// show, ping, verbose, dump, mirror, clear; `resource` its argument (a file name, what
+    /// to show, `"pf vf dir [target]"` for mirror).
+    Vf {
+        /// The action.
+        action: String,
+        /// Its argument ("" when none).
+        resource: String,
+        /// Log level for `verbose`.
+        loglevel: Option<u32>,
+    },
 }
 
 /// sluiced → client.
@@ -94,6 +108,11 @@ pub enum Response {
         region_size: u64,
         /// Run mode to use.
         mode: RunMode,
+        /// Distributed mode: packets for a service with no local instance go to the manager
+        /// (action ToService on the tx ring), which sends them to another host, instead of
+        /// being dropped as `no_instance` by the NF. False on a single host.
+        #[serde(default)]
+        remote: bool,
     },
     /// Registration refused.
     Refused {
@@ -124,6 +143,11 @@ pub enum Response {
     Ports(Vec<PortInfo>),
     /// Answer to `FlowList`.
     Flows(Vec<FlowInfo>),
+    /// Answer to `Vf`, as VFd answers iplex: a state and message lines, plus structured data
+    /// (counters for `show`) for `--json`.
+    Vf(VfReply),
+    /// Answer to `Cluster`.
+    Cluster(Box<ClusterInfo>),
     /// Answer to `Stats`.
     Stats(Box<StatsSnapshot>),
 }
@@ -262,4 +286,150 @@ pub struct Accounting {
     pub dropped: u64,
     /// Buffers not in the pool right now.
     pub in_flight: u64,
+}
+
+/// sluiced's answer to a VFd request.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VfReply {
+    /// True for VFd's `"OK"`, false for `"ERROR"`.
+    pub ok: bool,
+    /// Message lines (VFd splits its text on newlines).
+    pub msg: Vec<String>,
+    /// Counter rows of `show` (PFs and their configured VFs), empty otherwise.
+    pub rows: Vec<VfRow>,
+}
+
+/// One row of `iplex show`: a PF or one of its VFs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VfRow {
+    /// `"pf"` or `"vf"`.
+    pub kind: String,
+    /// PF number (index in the PF list) or vfid.
+    pub id: u32,
+    /// The PF's id (PCI address or name); for a VF, its PF's.
+    pub pciid: String,
+    /// Sluice port carrying it.
+    pub port: String,
+    /// `"UP"` or `"DOWN"`.
+    pub link: String,
+    /// Link speed in Mbps (PF rows).
+    pub speed: u32,
+    /// Frames received (delivered to the VF / from the wire).
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Receive errors.
+    pub rx_errors: u64,
+    /// Frames dropped on receive (filters, link down).
+    pub rx_dropped: u64,
+    /// Frames transmitted.
+    pub tx_packets: u64,
+    /// Bytes transmitted.
+    pub tx_bytes: u64,
+    /// Transmit errors.
+    pub tx_errors: u64,
+    /// Frames dropped on transmit (rate limit, link down).
+    pub tx_dropped: u64,
+    /// Spoofed frames dropped (source MAC or VLAN not allowed).
+    pub spoofed: u64,
+    /// Frames mirrored.
+    pub mirrored: u64,
+}
+
+/// Distributed mode as one host sees it (`sluice cluster hosts|services|routes`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClusterInfo {
+    /// False when sluiced runs without a `[cluster]` table (single host); the lists then
+    /// hold only the plain-VXLAN overlay peers, if any.
+    pub enabled: bool,
+    /// This host's id.
+    pub host_id: String,
+    /// This host's 16-bit number in NSH metadata (derived from the host id).
+    pub host_number: u16,
+    /// ZooKeeper session state: connected, suspended, expired, conflict, stopped.
+    pub status: String,
+    /// ZooKeeper session id (hex).
+    pub session: String,
+    /// Routing policy: prefer-local or spread.
+    pub policy: String,
+    /// Live hosts (from the local cache of ZooKeeper).
+    pub hosts: Vec<ClusterHostInfo>,
+    /// Services and the hosts that run them.
+    pub services: Vec<ClusterServiceInfo>,
+    /// Where this host sends each service's packets.
+    pub routes: Vec<ClusterRouteInfo>,
+    /// Tunnel peers with their counters.
+    pub peers: Vec<TunnelPeerInfo>,
+    /// Znodes ignored because their payload is garbage, with the reason.
+    pub ignored: Vec<String>,
+}
+
+/// One live host of the cluster.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClusterHostInfo {
+    /// Host id.
+    pub host_id: String,
+    /// Tunnel endpoint `ip:port`.
+    pub tunnel: String,
+    /// Tunnel mode (gpe or vxlan).
+    pub mode: String,
+    /// Underlay MAC.
+    pub mac: String,
+    /// Sluice version.
+    pub version: String,
+    /// Spare capacity (NF instances).
+    pub headroom: u32,
+    /// True for this host.
+    pub local: bool,
+}
+
+/// One service across the cluster.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClusterServiceInfo {
+    /// Service id.
+    pub service: u16,
+    /// Service name on this host ("" when not configured here).
+    pub name: String,
+    /// (host id, instances) of every host that runs it.
+    pub hosts: Vec<(String, u32)>,
+}
+
+/// This host's route for one service.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClusterRouteInfo {
+    /// Service id.
+    pub service: u16,
+    /// Service name on this host.
+    pub name: String,
+    /// Local instances.
+    pub local_instances: u32,
+    /// local, remote or none.
+    pub route: String,
+    /// Remote hosts that get flows: (host id, tunnel endpoint, instances).
+    pub remote: Vec<(String, String, u32)>,
+}
+
+/// One tunnel peer (another host, or the remote end of a plain-VXLAN overlay port).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct TunnelPeerInfo {
+    /// Host id, or `overlay:<port name>` for a plain-VXLAN overlay's remote.
+    pub peer: String,
+    /// Tunnel address.
+    pub ip: String,
+    /// Underlay next-hop MAC ("" until resolved by ARP).
+    pub mac: String,
+    /// gpe (VXLAN-GPE + NSH) or vxlan.
+    pub kind: String,
+    /// Frames sent.
+    pub tx_packets: u64,
+    /// Bytes sent (outer headers included).
+    pub tx_bytes: u64,
+    /// Frames received and accepted.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Drops by reason (non-zero only).
+    pub drops: BTreeMap<String, u64>,
 }

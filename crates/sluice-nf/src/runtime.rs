@@ -91,13 +91,14 @@ impl Group {
             )?;
             conn.set_read_timeout(Some(CTL_TIMEOUT))?;
             let (resp, fds): (Response, Vec<OwnedFd>) = conn.recv()?;
-            let (iid, sid, size, mode) = match resp {
+            let (iid, sid, size, mode, remote) = match resp {
                 Response::Registered {
                     instance,
                     service,
                     region_size,
                     mode,
-                } => (instance, service, region_size as usize, mode),
+                    remote,
+                } => (instance, service, region_size as usize, mode, remote),
                 Response::Refused { reason } => return Err(NfError::Refused { name, reason }),
                 other => return Err(NfError::Protocol(format!("{other:?}"))),
             };
@@ -118,6 +119,7 @@ impl Group {
                 engine = Some(Engine::new(region, wakers, mode, stop.clone()));
             }
             let e = engine.as_mut().expect("set above");
+            e.remote |= remote;
             let ctx = Context {
                 instance: iid,
                 service: sid,
@@ -251,6 +253,9 @@ struct Engine {
     dirty: Vec<u16>,
     manager_gone: Arc<AtomicBool>,
     listeners: Vec<std::thread::JoinHandle<()>>,
+    /// Distributed mode: a service without a local instance is handed to the manager
+    /// (which tunnels it to another host) instead of being dropped as `no_instance`.
+    remote: bool,
 }
 
 impl Engine {
@@ -267,6 +272,7 @@ impl Engine {
             dirty: Vec::with_capacity(n),
             manager_gone: Arc::new(AtomicBool::new(false)),
             listeners: Vec::new(),
+            remote: false,
         }
     }
 
@@ -581,6 +587,8 @@ struct Router<'a> {
     cached: Option<(u16, &'a ServiceTable, u16)>,
     /// Last chain step looked up in this batch: (chain, index, step).
     step_cache: Option<(u16, u8, Option<Step>)>,
+    /// Distributed mode (see `Engine::remote`).
+    remote: bool,
     /// Consecutive packets for one remote instance, appended to its buffer in one go.
     run: [u32; BURST],
     run_len: usize,
@@ -652,6 +660,16 @@ impl<'a> Router<'a> {
                 } else {
                     match table.pick(meta.flow_hash) {
                         Some(i) => i,
+                        None if self.remote => {
+                            // The manager sends it to a host that runs the service.
+                            meta.action = ActionCode::ToService as u8;
+                            meta.destination = s;
+                            meta.owner = owner::MANAGER;
+                            let m = &mut self.members[k];
+                            m.to_mgr.push(slot);
+                            m.tx_total += 1;
+                            return;
+                        }
                         None => return self.reject(k, slot, drop_reason::NO_INSTANCE),
                     }
                 };
@@ -697,6 +715,7 @@ impl<'a> Router<'a> {
             dirty: &mut e.dirty,
             cached: None,
             step_cache: None,
+            remote: e.remote,
             run: [0; BURST],
             run_len: 0,
             run_iid: 0,

@@ -60,7 +60,7 @@ struct TpacketReq3 {
     feature_req_word: u32,
 }
 
-/// The start of `struct tpacket3_hdr`.
+/// The start of `struct tpacket3_hdr` (with `tpacket_hdr_variant1`).
 #[repr(C)]
 struct Tpacket3Hdr {
     next_offset: u32,
@@ -71,7 +71,16 @@ struct Tpacket3Hdr {
     status: u32,
     mac: u16,
     net: u16,
+    rxhash: u32,
+    vlan_tci: u32,
+    vlan_tpid: u16,
+    padding: u16,
 }
+
+/// `tp_status` bits: the kernel took an outer VLAN tag off the frame (every receive path
+/// does) and reports it in `tp_vlan_tci` (and `tp_vlan_tpid`).
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 
 #[repr(C)]
 #[derive(Default)]
@@ -423,8 +432,22 @@ impl RxPort for Ring {
             self.off += h.next_offset as usize;
             self.left -= 1;
             let len = h.snaplen as usize;
+            // The kernel hands over tagged frames without their outer tag: put it back, so
+            // the data plane sees the frame as it was on the wire.
+            let tag = (h.status & TP_STATUS_VLAN_VALID != 0).then(|| {
+                let tpid = if h.status & TP_STATUS_VLAN_TPID_VALID != 0 && h.vlan_tpid != 0 {
+                    h.vlan_tpid
+                } else {
+                    0x8100
+                };
+                let mut t = [0u8; 4];
+                t[..2].copy_from_slice(&tpid.to_be_bytes());
+                t[2..].copy_from_slice(&(h.vlan_tci as u16).to_be_bytes());
+                t
+            });
+            let full = len + if tag.is_some() { 4 } else { 0 };
             if len < MIN_FRAME
-                || len > self.room
+                || full > self.room
                 || h.snaplen < h.len
                 || frame_off + len > self.block_size
             {
@@ -435,19 +458,27 @@ impl RxPort for Ring {
             let frame =
                 unsafe { std::slice::from_raw_parts(self.block(self.cur).add(frame_off), len) };
             let idx = out[filled];
-            meta.len = len as u16;
-            meta.flow_hash = flow_hash(frame);
-            // SAFETY: `idx` came from the pool just now; `len <= data room`, so the frame fits
-            // after the headroom.
+            meta.len = full as u16;
+            // SAFETY: `idx` came from the pool just now; `full <= data room`, so the frame
+            // fits after the headroom.
             unsafe {
-                std::ptr::copy_nonoverlapping(
-                    frame.as_ptr(),
-                    region.data(idx).add(self.headroom),
-                    len,
-                );
+                let dst = region.data(idx).add(self.headroom);
+                match tag {
+                    None => std::ptr::copy_nonoverlapping(frame.as_ptr(), dst, len),
+                    Some(t) => {
+                        std::ptr::copy_nonoverlapping(frame.as_ptr(), dst, 12);
+                        std::ptr::copy_nonoverlapping(t.as_ptr(), dst.add(12), 4);
+                        std::ptr::copy_nonoverlapping(
+                            frame.as_ptr().add(12),
+                            dst.add(16),
+                            len - 12,
+                        );
+                    }
+                }
+                meta.flow_hash = flow_hash(std::slice::from_raw_parts(dst, full));
                 region.meta(idx).write(meta);
             }
-            bytes += len as u64;
+            bytes += full as u64;
             filled += 1;
         }
         if filled < got {

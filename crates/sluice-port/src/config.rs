@@ -33,6 +33,11 @@
 //! name = "fast"
 //! kind = "af-xdp"
 //! interface = "veth1"
+//!
+//! [[ports]]
+//! name = "nic"
+//! kind = "dpdk"
+//! device = "net_af_packet0,iface=veth2"
 //! ```
 //!
 //! Unknown keys are refused. Values are checked when the port is opened ([`crate::open`]),
@@ -52,7 +57,7 @@ pub struct PortConfig {
     /// Port name, used in logs, stats and errors. Required.
     pub name: String,
     /// Kind of port and its settings (the `kind` key: `generator`, `null`, `pcap`,
-    /// `af-packet`, `tap` or `af-xdp`).
+    /// `af-packet`, `tap`, `af-xdp` or `dpdk`).
     pub kind: PortKind,
 }
 
@@ -73,6 +78,9 @@ pub enum PortKind {
     /// `kind = "af-xdp"`: one queue of a Linux interface through an AF_XDP socket whose UMEM
     /// is the packet pool.
     AfXdp(AfXdpConfig),
+    /// `kind = "dpdk"`: a DPDK ethdev (PCI device or vdev); needs a build with the `dpdk`
+    /// feature.
+    Dpdk(DpdkConfig),
 }
 
 impl PortKind {
@@ -85,6 +93,7 @@ impl PortKind {
             PortKind::AfPacket(_) => "af-packet",
             PortKind::Tap(_) => "tap",
             PortKind::AfXdp(_) => "af-xdp",
+            PortKind::Dpdk(_) => "dpdk",
         }
     }
 }
@@ -275,6 +284,32 @@ kind_config! {
     }
 }
 
+kind_config! {
+    /// Settings of a `dpdk` port: one receive and one transmit queue of a DPDK ethdev, probed
+    /// at open by PCI address or vdev string. Frames are copied between the port's mbufs and
+    /// the packet pool. Needs a build with `--features dpdk`; the EAL is set up once per
+    /// process (sluiced's `[dpdk]` table).
+    pub struct DpdkConfig / RawDpdk {
+        /// The device: a PCI address (`"0000:01:00.0"`, bound to vfio-pci) or a vdev string
+        /// with its arguments, e.g. `"net_null0"`, `"net_ring0"`,
+        /// `"net_af_packet0,iface=veth1"`, `"net_af_xdp0,iface=veth1"`, `"net_tap0"`,
+        /// `"net_pcap0,rx_pcap=in.pcap"`, `"net_memif0,role=server"`. Required; each device
+        /// may be used by one port.
+        device: String = String::new(),
+        /// Receive descriptors (the driver may adjust it). Default 1024.
+        rx_ring: u16 = 1024,
+        /// Transmit descriptors (the driver may adjust it). Default 1024.
+        tx_ring: u16 = 1024,
+        /// mbufs in the port's DPDK mempool (DPDK memory, apart from the packet pool); at
+        /// least `rx_ring + tx_ring + 1024`. Default 8191.
+        mbufs: u32 = 8191,
+        /// Turn on promiscuous mode. Default true, like a switch port.
+        promiscuous: bool = true,
+        /// MTU to set. Default: keep the driver's (1500).
+        mtu: Option<u16> = None,
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawNull {
@@ -292,6 +327,7 @@ enum RawPort {
     AfPacket(RawAfPacket),
     Tap(RawTap),
     AfXdp(RawAfXdp),
+    Dpdk(RawDpdk),
 }
 
 impl From<RawPort> for PortConfig {
@@ -327,6 +363,13 @@ impl From<RawPort> for PortConfig {
                 PortConfig {
                     name,
                     kind: PortKind::AfXdp(cfg),
+                }
+            }
+            RawPort::Dpdk(d) => {
+                let (name, cfg) = d.split();
+                PortConfig {
+                    name,
+                    kind: PortKind::Dpdk(cfg),
                 }
             }
             RawPort::Tap(t) => {
@@ -477,7 +520,7 @@ mod tests {
             assert_eq!(ports.len(), 1);
             blocks += 1;
         }
-        assert_eq!(blocks, 6);
+        assert_eq!(blocks, 7);
         // The module docs' example too.
         let doc: String = include_str!("config.rs")
             .lines()
@@ -491,7 +534,7 @@ mod tests {
             .split("```")
             .next()
             .unwrap();
-        assert_eq!(parse(toml).unwrap().len(), 6);
+        assert_eq!(parse(toml).unwrap().len(), 7);
     }
 
     #[test]
@@ -616,7 +659,14 @@ mod tests {
         );
         let d = AfXdpConfig::default();
         assert_eq!(
-            (d.queue, d.queues, d.promiscuous, d.mode, d.need_wakeup, d.ring_size),
+            (
+                d.queue,
+                d.queues,
+                d.promiscuous,
+                d.mode,
+                d.need_wakeup,
+                d.ring_size
+            ),
             (0, 1, true, XdpMode::Auto, true, 2048)
         );
         assert_eq!(
@@ -633,6 +683,55 @@ mod tests {
         );
         let e = parse("[[ports]]\nname = \"x\"\nkind = \"af-xdp\"\nmode = \"fast\"\n").unwrap_err();
         assert!(e.to_string().contains("fast"), "{e}");
+    }
+
+    #[test]
+    fn dpdk() {
+        let ports = parse(
+            r#"
+            [[ports]]
+            name = "d0"
+            kind = "dpdk"
+            device = "net_null0"
+
+            [[ports]]
+            name = "d1"
+            kind = "dpdk"
+            device = "net_af_packet0,iface=veth1"
+            rx_ring = 512
+            tx_ring = 2048
+            mbufs = 16383
+            promiscuous = false
+            mtu = 9000
+            "#,
+        )
+        .unwrap();
+        assert_eq!(ports[0].kind.name(), "dpdk");
+        assert_eq!(
+            ports[0].kind,
+            PortKind::Dpdk(DpdkConfig {
+                device: "net_null0".into(),
+                ..Default::default()
+            })
+        );
+        let d = DpdkConfig::default();
+        assert_eq!(
+            (d.rx_ring, d.tx_ring, d.mbufs, d.promiscuous, d.mtu),
+            (1024, 1024, 8191, true, None)
+        );
+        assert_eq!(
+            ports[1].kind,
+            PortKind::Dpdk(DpdkConfig {
+                device: "net_af_packet0,iface=veth1".into(),
+                rx_ring: 512,
+                tx_ring: 2048,
+                mbufs: 16383,
+                promiscuous: false,
+                mtu: Some(9000),
+            })
+        );
+        let e = parse("[[ports]]\nname = \"d\"\nkind = \"dpdk\"\niface = \"x\"\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `iface`"), "{e}");
     }
 
     #[test]
@@ -653,8 +752,8 @@ mod tests {
         let e = parse("[[ports]]\nname = \"s\"\nkind = \"null\"\nloops = 2\n").unwrap_err();
         assert!(e.to_string().contains("unknown field `loops`"), "{e}");
 
-        let e = parse("[[ports]]\nname = \"x\"\nkind = \"dpdk\"\n").unwrap_err();
-        assert!(e.to_string().contains("dpdk"), "{e}");
+        let e = parse("[[ports]]\nname = \"x\"\nkind = \"netmap\"\n").unwrap_err();
+        assert!(e.to_string().contains("netmap"), "{e}");
 
         let e = parse("[[ports]]\nkind = \"null\"\n").unwrap_err();
         assert!(e.to_string().contains("name"), "{e}");

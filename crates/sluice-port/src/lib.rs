@@ -5,7 +5,8 @@
 //! Kinds in this crate: `generator` (synthetic UDP traffic), `null` (a sink that counts),
 //! `pcap` (replay a pcap/pcapng file and/or record to one), `af-packet` (a Linux interface
 //! through a TPACKET_V3 ring and `sendmmsg`), `tap` (a TAP interface to the host stack or
-//! a VM) and `af-xdp` (an interface queue through an AF_XDP socket on the packet pool).
+//! a VM), `af-xdp` (an interface queue through an AF_XDP socket on the packet pool) and
+//! `dpdk` (a DPDK ethdev: PCI device or vdev; real only with the `dpdk` cargo feature).
 //! Other back ends implement the same two traits.
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use sluice_shm::{Buffers, Region};
 mod afpacket;
 mod afxdp;
 mod config;
+mod dpdk;
 mod generator;
 mod netdev;
 mod null;
@@ -25,8 +27,12 @@ mod rate;
 mod tap;
 
 pub use config::{
-    AfPacketConfig, AfXdpConfig, GeneratorConfig, Pattern, PcapConfig, PortConfig, PortKind,
-    TapConfig, XdpMode,
+    AfPacketConfig, AfXdpConfig, DpdkConfig, GeneratorConfig, Pattern, PcapConfig, PortConfig,
+    PortKind, TapConfig, XdpMode,
+};
+pub use dpdk::{
+    cleanup as dpdk_cleanup, default_eal_args as dpdk_default_eal_args, init as dpdk_init,
+    runtime_dir as dpdk_runtime_dir, DpdkError, ENABLED as DPDK_ENABLED,
 };
 
 /// Receive half of a port.
@@ -188,6 +194,7 @@ pub fn open(id: u16, cfg: &PortConfig, region: &Region) -> Result<Port, PortErro
             "af-xdp",
             afxdp::open(id, &cfg.name, x, region, stats.clone())?,
         ),
+        PortKind::Dpdk(d) => ("dpdk", dpdk::open(id, &cfg.name, d, region, stats.clone())?),
     };
     Ok(Port {
         name: cfg.name.clone(),

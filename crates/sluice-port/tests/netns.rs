@@ -828,8 +828,24 @@ fn af_xdp_several_queues_and_promiscuous() {
     ip(&["netns", "add", &ns]);
     guard.own_netns(&ns);
     ip(&[
-        "link", "add", &v, "numtxqueues", "4", "numrxqueues", "4", "type", "veth", "peer",
-        "name", &peer, "numtxqueues", "4", "numrxqueues", "4", "netns", &ns,
+        "link",
+        "add",
+        &v,
+        "numtxqueues",
+        "4",
+        "numrxqueues",
+        "4",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &peer,
+        "numtxqueues",
+        "4",
+        "numrxqueues",
+        "4",
+        "netns",
+        &ns,
     ]);
     guard.own_link(&v);
     ip(&["link", "set", &v, "up"]);
@@ -866,12 +882,20 @@ fn af_xdp_several_queues_and_promiscuous() {
     let sent = netns::frames(64, 0x3c);
     netns::send(&ns, &peer, &sent);
     let slots = receive(&r, &mut port, sent.len());
-    let mut got: Vec<String> = slots.iter().map(|&i| netns::hex(&frame_of(&r, i))).collect();
+    let mut got: Vec<String> = slots
+        .iter()
+        .map(|&i| netns::hex(&frame_of(&r, i)))
+        .collect();
     let mut want: Vec<String> = sent.iter().map(|f| netns::hex(f)).collect();
     // Queues are drained in turn, so frames of different queues may interleave.
     got.sort();
     want.sort();
-    assert!(got == want, "{} of {} frames arrived unchanged", got.len(), want.len());
+    assert!(
+        got == want,
+        "{} of {} frames arrived unchanged",
+        got.len(),
+        want.len()
+    );
     Buffers::direct(&r).free(&slots);
     drop(port);
     assert_eq!(promiscuity(&v), 0, "and off again when it closes");

@@ -104,8 +104,23 @@ pub mod drop_reason {
     pub const NF_GONE: u8 = 9;
     /// The port the packet was sent to is down or receive-only.
     pub const PORT_DOWN: u8 = 10;
+    /// VF policy: no VF takes the frame (VLAN filter, broadcast / multicast / unknown-unicast
+    /// policy), the VF's link is down or the VF has no config.
+    pub const VF_FILTERED: u8 = 11;
+    /// VF policy: source MAC or VLAN not allowed for the sending VF (anti-spoof).
+    pub const VF_SPOOFED: u8 = 12;
+    /// VF policy: over the VF's max rate.
+    pub const VF_RATE: u8 = 13;
+    /// VF policy: malformed or oversized for the PF, or no headroom for a tag.
+    pub const VF_ERROR: u8 = 14;
+    /// Distributed mode: a tunnel frame refused on receive, or a packet that could not be
+    /// sent to another host (the per-peer tunnel counters say why).
+    pub const TUNNEL: u8 = 15;
+    /// Distributed mode: a frame on the underlay port consumed by the manager itself (ARP)
+    /// or not meant for the tunnel.
+    pub const UNDERLAY: u8 = 16;
     /// Number of reasons (array size for counters).
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 17;
 
     /// Name of a reason for tables and JSON.
     pub fn name(r: u8) -> &'static str {
@@ -120,6 +135,12 @@ pub mod drop_reason {
             NO_BUFFER => "no_buffer",
             NF_GONE => "nf_gone",
             PORT_DOWN => "port_down",
+            VF_FILTERED => "vf_filtered",
+            VF_SPOOFED => "vf_spoofed",
+            VF_RATE => "vf_rate_limited",
+            VF_ERROR => "vf_error",
+            TUNNEL => "tunnel",
+            UNDERLAY => "underlay",
             _ => "unknown",
         }
     }

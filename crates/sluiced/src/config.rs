@@ -36,6 +36,34 @@ pub struct Config {
     /// `[[flows]]`: flow-director rules installed at start.
     #[serde(default)]
     pub flows: Vec<FlowConfig>,
+    /// `[cluster]`: distributed mode (ZooKeeper registry, tunnel to other hosts); see
+    /// [`crate::cluster::ClusterSection`]. Default: none (single host, no ZooKeeper).
+    #[serde(default)]
+    pub cluster: Option<crate::cluster::ClusterSection>,
+    /// `[[vxlan]]`: plain-VXLAN overlay ports; see [`crate::cluster::VxlanSection`].
+    /// They are numbered after the `[[ports]]`, in file order. Default: none.
+    #[serde(default)]
+    pub vxlan: Vec<crate::cluster::VxlanSection>,
+    /// `[dpdk]`: DPDK's environment, used when a port has `kind = "dpdk"`.
+    #[serde(default)]
+    pub dpdk: DpdkSection,
+    /// `[vfd]`: VF policy (VFd-compatible PFs and VFs over sluiced ports); see
+    /// [`crate::vf::VfdSection`]. Default: none.
+    pub vfd: Option<crate::vf::VfdSection>,
+}
+
+/// `[dpdk]`: arguments of DPDK's EAL, set up once for all `dpdk` ports (needs a build with
+/// `--features dpdk`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpdkSection {
+    /// EAL arguments, e.g. `["--no-huge", "-m", "512", "--no-shconf", "--file-prefix",
+    /// "sluiced", "-l", "0"]`. Default: no hugepage mount needed and nothing left behind: a
+    /// per-process `--file-prefix sluice-<pid>`, `--no-telemetry`, `-l` the current core,
+    /// `--in-memory` when 256 or more 2 MiB hugepages are free, else `--no-huge -m 512
+    /// --no-shconf`, and `--no-pci` unless a device is a PCI address (then `-a ADDR` for
+    /// each). Give each process its own `--file-prefix`.
+    pub eal_args: Option<Vec<String>>,
 }
 
 /// `[manager]`.
@@ -199,6 +227,8 @@ pub struct Resolved {
     pub flows: Vec<(FlowKey, u16)>,
     /// Socket file mode.
     pub socket_mode: u32,
+    /// PFs of `[vfd]` with their ports resolved.
+    pub vf_pfs: Vec<crate::vf::PfSetup>,
 }
 
 /// A configuration error, with where it is.
@@ -233,7 +263,7 @@ impl Config {
         cfg.resolve().map_err(err)
     }
 
-    fn resolve(self) -> Result<Resolved, String> {
+    fn resolve(mut self) -> Result<Resolved, String> {
         let m = &self.manager;
         if !(1..=2).contains(&m.threads) {
             return Err(format!("[manager] threads = {}: use 1 or 2", m.threads));
@@ -300,6 +330,7 @@ impl Config {
             }
         }
 
+        crate::cluster::add_overlay_ports(&mut self.ports, &self.vxlan);
         let mut port_ids = BTreeMap::new();
         for (i, pc) in self.ports.iter().enumerate() {
             if port_ids.insert(pc.name.as_str(), i as u16).is_some() {
@@ -310,6 +341,7 @@ impl Config {
                 ));
             }
         }
+        crate::cluster::check(self.cluster.as_ref(), &self.vxlan, &self.ports)?;
 
         if self.chains.len() > MAX_CHAINS {
             return Err(format!(
@@ -386,7 +418,13 @@ impl Config {
             flows.push((key, chain_of(&f.chain, &at)?));
         }
 
+        let vf_pfs = match &self.vfd {
+            Some(v) => crate::vf::resolve(v, &port_ids)?,
+            None => Vec::new(),
+        };
+
         Ok(Resolved {
+            vf_pfs,
             region,
             chains,
             port_chain,
@@ -459,6 +497,20 @@ chain = "fast"
         assert_eq!(r.flows[0].1, 1);
         assert_eq!(r.socket_mode, 0o600);
         assert_eq!(r.cfg.manager.run_mode, RunMode::SharedCore);
+    }
+
+    #[test]
+    fn dpdk_table() {
+        let r = Config::parse(GOOD, "good.toml").unwrap();
+        assert!(r.cfg.dpdk.eal_args.is_none());
+        let text = format!("{GOOD}\n[dpdk]\neal_args = [\"--no-huge\", \"-m\", \"256\"]\n");
+        let r = Config::parse(&text, "good.toml").unwrap();
+        assert_eq!(
+            r.cfg.dpdk.eal_args.as_deref(),
+            Some(&["--no-huge".to_string(), "-m".into(), "256".into()][..])
+        );
+        let e = refused(&format!("{GOOD}\n[dpdk]\neal = []\n"));
+        assert!(e.contains("unknown field `eal`"), "{e}");
     }
 
     fn refused(text: &str) -> String {

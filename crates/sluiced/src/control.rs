@@ -5,7 +5,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use sluice_ctl::{ChainInfo, Conn, CtlError, FlowInfo, Request, Response, ServiceInfo};
+use sluice_ctl::{ChainInfo, Conn, CtlError, FlowInfo, Request, Response, ServiceInfo, VfReply};
 use sluice_shm::BUCKETS;
 use sluice_wire::FlowKey;
 
@@ -27,6 +27,10 @@ pub struct Control {
     pub nf_conns: Mutex<Vec<(u16, Conn)>>,
     /// Set by a Shutdown request.
     pub shutdown: std::sync::atomic::AtomicBool,
+    /// VF policy, when `[vfd]` is configured.
+    pub vf: Option<crate::vf::VfPlane>,
+    /// Change the log level (VFd's 0..=4), for `iplex verbose`.
+    pub set_log_level: Box<dyn Fn(u32) -> Result<(), String> + Send + Sync>,
 }
 
 impl Control {
@@ -103,6 +107,11 @@ impl Control {
                                 service: sid,
                                 region_size: self.sh.region.size() as u64,
                                 mode,
+                                remote: self
+                                    .sh
+                                    .cluster
+                                    .as_ref()
+                                    .is_some_and(|c| c.remote_routing()),
                             },
                             fds,
                         ))
@@ -125,6 +134,11 @@ impl Control {
                     let want = count.min(self.sh.region.slots() / 4) as usize;
                     let mut slots = vec![0u32; want];
                     let n = self.sh.region.alloc(&mut slots, iid);
+                    for &s in &slots[..n] {
+                        // SAFETY: slots just allocated for this NF; it has not seen them yet.
+                        // A fresh buffer has not crossed a tunnel (see cluster::TUNNELLED).
+                        unsafe { (*self.sh.region.meta(s)).reserved = 0 };
+                    }
                     slots.truncate(n);
                     self.sh.nf_alloc.fetch_add(n as u64, Ordering::Relaxed);
                     plain(Response::Allocated { slots })
@@ -246,6 +260,13 @@ impl Control {
                 out.sort_by(|a, b| a.flow.cmp(&b.flow));
                 plain(Response::Flows(out))
             }
+            Request::Cluster => plain(Response::Cluster(Box::new(
+                self.sh
+                    .cluster
+                    .as_ref()
+                    .map(|c| c.info())
+                    .unwrap_or_default(),
+            ))),
             Request::Stats => {
                 let reg = self.reg.lock().expect("lock");
                 plain(Response::Stats(Box::new(
@@ -256,6 +277,41 @@ impl Control {
                 self.shutdown.store(true, Ordering::Relaxed);
                 plain(Response::Ok)
             }
+            Request::Vf {
+                action,
+                resource,
+                loglevel,
+            } => plain(Response::Vf(self.vf_request(&action, &resource, loglevel))),
+        }
+    }
+
+    /// A VFd request. `ping` and `verbose` work without `[vfd]`; the rest need it.
+    fn vf_request(&self, action: &str, resource: &str, loglevel: Option<u32>) -> VfReply {
+        let reply = |ok: bool, msg: String| VfReply {
+            ok,
+            msg: vec![msg],
+            rows: Vec::new(),
+        };
+        match (action, &self.vf) {
+            ("verbose", _) => {
+                let level = loglevel.unwrap_or(1);
+                match (self.set_log_level)(level) {
+                    Ok(()) => reply(true, format!("verbose level changed to: {level}")),
+                    Err(e) => reply(false, format!("unable to change verbose level: {e}")),
+                }
+            }
+            (_, Some(vf)) => vf.request(&self.sh, action, resource),
+            ("ping", None) => reply(
+                true,
+                format!(
+                    "pong: sluiced {} (no [vfd] configured)",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            ),
+            (_, None) => reply(
+                false,
+                "VF policy is not configured: add a [vfd] table to sluiced's config".into(),
+            ),
         }
     }
 

@@ -91,6 +91,13 @@ pub struct Shared {
     pub bad_desc: Vec<AtomicU64>,
     /// Buffers granted to NFs (they enter the accounting like received packets).
     pub nf_alloc: AtomicU64,
+    /// Distributed mode (`[cluster]`) and plain-VXLAN overlay ports (`[[vxlan]]`).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Copies made by the data plane (broadcast to several VFs, mirrors); they enter the
+    /// accounting like received packets.
+    pub copies: AtomicU64,
+    /// VF policy: port roles and the PFs' published policies, when `[vfd]` is configured.
+    pub vf: Option<Arc<crate::vf::VfShared>>,
     /// Ports, by id.
     pub ports: Vec<PortInfo>,
     /// Ports receive only while this is set (see `manager.wait_for_chains`).
@@ -209,7 +216,11 @@ fn resolve(region: &Region, meta: &mut SlotMeta, step: Option<Step>) -> Dest {
                 only => Some(only),
             };
             match pick {
-                None => Dest::Drop(drop_reason::NO_INSTANCE),
+                None => {
+                    // Distributed mode sends it to another host running `s`.
+                    meta.destination = s;
+                    Dest::Drop(drop_reason::NO_INSTANCE)
+                }
                 Some(iid) => {
                     meta.action = ActionCode::ToService as u8;
                     meta.destination = s;
@@ -257,6 +268,11 @@ pub struct RxWorker {
     to_tx: Vec<u32>,
     free: Vec<u32>,
     idle: Idle,
+    vf: Option<crate::vf::VfPath>,
+    remote: Option<crate::cluster::Remote>,
+    deliver: Vec<(u16, u32)>,
+    /// Runs in one thread with the TX side (`threads = 1`).
+    combined: bool,
 }
 
 impl RxWorker {
@@ -269,6 +285,10 @@ impl RxWorker {
             to_tx: Vec::with_capacity(BURST * 4),
             free: Vec::with_capacity(BURST * 4),
             idle: Idle::new(sh.mode),
+            vf: sh.vf.clone().map(crate::vf::VfPath::new),
+            remote: sh.cluster.clone().map(crate::cluster::Remote::new),
+            deliver: Vec::with_capacity(BURST),
+            combined: false,
             ports,
             sh,
         }
@@ -284,6 +304,9 @@ impl RxWorker {
         }
         let region = &sh.region;
         let flows = sh.flows.load();
+        if let Some(rm) = &mut self.remote {
+            rm.begin();
+        }
         for (id, port, done) in &mut self.ports {
             let n = port.rx_burst(&mut Buffers::cached(region, &mut self.pool), &mut slots);
             if n == 0 {
@@ -293,6 +316,40 @@ impl RxWorker {
                 continue;
             }
             total += n;
+            if let Some(rm) = &mut self.remote {
+                if rm.is_underlay(*id) {
+                    // Tunnel frames and ARP on the underlay (distributed mode, overlays).
+                    rm.rx_underlay(
+                        sh,
+                        *id,
+                        &slots[..n],
+                        &mut self.deliver,
+                        &mut self.to_tx,
+                        &mut self.free,
+                    );
+                    for (iid, s) in self.deliver.drain(..) {
+                        self.nfs.push(iid, s);
+                    }
+                    self.nfs.flush(sh, &sh.rx_drops, &mut self.free);
+                    continue;
+                }
+            }
+            if let Some(vf) = &mut self.vf {
+                if vf.role(*id) != crate::vf::Role::Chain {
+                    let out = crate::vf::Out {
+                        tx: &mut self.to_tx,
+                        free: &mut self.free,
+                    };
+                    vf.burst(
+                        sh,
+                        &mut Buffers::cached(region, &mut self.pool),
+                        *id,
+                        &slots[..n],
+                        out,
+                    );
+                    continue;
+                }
+            }
             let hashed = port.provides_flow_hash();
             // The port's default chain and its first step, looked up once per burst.
             let default = sh.port_chain[*id as usize];
@@ -310,6 +367,7 @@ impl RxWorker {
                 meta.in_port = *id;
                 meta.src = 0;
                 meta.chain_index = 0;
+                meta.reserved = 0;
                 let rule = match flows.is_empty() {
                     true => None,
                     false => FlowKey::parse(frame).and_then(|k| flows.get(&k).copied()),
@@ -326,10 +384,36 @@ impl RxWorker {
                         continue;
                     }
                 }
-                match resolve(region, meta, step) {
+                let spread = match (&mut self.remote, step) {
+                    // Spread policy: this flow's instance is on another host.
+                    (Some(rm), Some(Step::ToService(sv))) => rm.spread(sv, meta.flow_hash),
+                    _ => false,
+                };
+                let dest = match (spread, step) {
+                    (true, Some(Step::ToService(sv))) => {
+                        meta.destination = sv;
+                        Dest::Drop(drop_reason::NO_INSTANCE)
+                    }
+                    _ => resolve(region, meta, step),
+                };
+                match dest {
                     Dest::Nf(iid) => self.nfs.push(iid, s),
                     Dest::Port(_) => self.to_tx.push(s),
                     Dest::Drop(r) => {
+                        let r = match (&mut self.remote, r) {
+                            // No local instance: to a host that runs the service.
+                            (Some(rm), drop_reason::NO_INSTANCE) => {
+                                let sv = meta.destination;
+                                match rm.send_remote(sh, s, meta, sv) {
+                                    Ok(_) => {
+                                        self.to_tx.push(s);
+                                        continue;
+                                    }
+                                    Err(r) => r,
+                                }
+                            }
+                            _ => r,
+                        };
                         sh.rx_drops.bump(r, 1);
                         self.free.push(s);
                     }
@@ -341,8 +425,12 @@ impl RxWorker {
             // The RX thread is the only producer of instance 0's tx ring.
             let ring = region.tx_ring(0);
             let mut sent = 0;
-            while sent < self.to_tx.len() && !sh.stop.load(Ordering::Relaxed) {
+            // With its own TX thread, wait for room; in combined mode nobody would make any.
+            loop {
                 sent += ring.enqueue_sp(&self.to_tx[sent..]);
+                if sent == self.to_tx.len() || self.combined || sh.stop.load(Ordering::Relaxed) {
+                    break;
+                }
             }
             self.free.extend_from_slice(&self.to_tx[sent..]);
             if sent < self.to_tx.len() {
@@ -354,6 +442,11 @@ impl RxWorker {
         if !self.free.is_empty() {
             Buffers::cached(region, &mut self.pool).free(&self.free);
             self.free.clear();
+        }
+        if total == 0 {
+            if let Some(vf) = &mut self.vf {
+                vf.flush();
+            }
         }
         if total == 0 && self.ports.iter().all(|p| p.2) {
             sh.rx_exhausted.store(true, Ordering::Relaxed);
@@ -384,6 +477,7 @@ pub struct TxWorker {
     free: Vec<u32>,
     idle: Idle,
     idle_flushed: bool,
+    remote: Option<crate::cluster::Remote>,
 }
 
 impl TxWorker {
@@ -399,6 +493,7 @@ impl TxWorker {
             free: Vec::with_capacity(BURST * 4),
             idle: Idle::new(sh.mode),
             idle_flushed: true,
+            remote: sh.cluster.clone().map(crate::cluster::Remote::new),
             ports,
             sh,
         }
@@ -410,11 +505,16 @@ impl TxWorker {
         let region = &sh.region;
         let drops = &sh.tx_drops;
         let area = region.data_area();
-        let mut slots = [0u32; BURST];
+        // The manager's own ring gathers every receiving port's bursts: take several at once.
+        let mut slots = [0u32; BURST * 4];
         let mut total = 0;
         let active = sh.active.load();
+        if let Some(rm) = &mut self.remote {
+            rm.begin();
+        }
         for &iid in active.iter() {
-            let n = region.tx_ring(iid).dequeue_sc(&mut slots);
+            let want = if iid == 0 { slots.len() } else { BURST };
+            let n = region.tx_ring(iid).dequeue_sc(&mut slots[..want]);
             total += n;
             for &s in &slots[..n] {
                 region.prefetch(s);
@@ -468,6 +568,23 @@ impl TxWorker {
                         Dest::Drop(drop_reason::BAD_DESCRIPTOR)
                     }
                 };
+                let dest = match (&mut self.remote, dest) {
+                    // Overlay ports: plain VXLAN out of their underlay port.
+                    (Some(rm), Dest::Port(p)) => match rm.overlay_tx(sh, s, meta, p) {
+                        None => Dest::Port(p),
+                        Some(Ok(ul)) => Dest::Port(ul),
+                        Some(Err(r)) => Dest::Drop(r),
+                    },
+                    // No local instance: to a host that runs the service.
+                    (Some(rm), Dest::Drop(drop_reason::NO_INSTANCE)) => {
+                        let sv = meta.destination;
+                        match rm.send_remote(sh, s, meta, sv) {
+                            Ok(ul) => Dest::Port(ul),
+                            Err(r) => Dest::Drop(r),
+                        }
+                    }
+                    (_, d) => d,
+                };
                 match dest {
                     Dest::Port(p) => match self.ports.get(p as usize) {
                         Some(Some(_)) => self.port_bufs[p as usize].push(s),
@@ -485,6 +602,12 @@ impl TxWorker {
                         self.free.push(s);
                     }
                 }
+            }
+        }
+        if let Some(rm) = &mut self.remote {
+            // ARP for the tunnel's next hops.
+            if rm.tick(sh, &mut self.pool, &mut self.port_bufs) > 0 {
+                self.idle_flushed = false;
             }
         }
         for (p, buf) in self.port_bufs.iter_mut().enumerate() {
@@ -562,6 +685,7 @@ impl TxWorker {
 
 /// Both sides in one thread (`threads = 1`).
 pub fn run_combined(mut rx: RxWorker, mut tx: TxWorker) {
+    rx.combined = true;
     while !tx.sh.stop.load(Ordering::Relaxed) {
         let n = rx.poll() + tx.poll();
         if tx.idle.tick(n) {

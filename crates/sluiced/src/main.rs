@@ -53,7 +53,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
+    let logging = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -61,15 +61,31 @@ fn main() {
         .with_writer(std::io::stderr)
         // SAFETY: isatty only inspects fd 2.
         .with_ansi(unsafe { libc::isatty(2) } == 1)
-        .init();
+        .with_filter_reloading();
+    let log_handle = logging.reload_handle();
+    logging.init();
+    // `iplex verbose --loglevel N`: VFd's levels 0..4 onto tracing's.
+    let set_log_level: LogLevelSetter = Box::new(move |level: u32| {
+        let filter = match level {
+            0 | 1 => "info",
+            2 | 3 => "debug",
+            _ => "trace",
+        };
+        log_handle
+            .reload(tracing_subscriber::EnvFilter::new(filter))
+            .map_err(|e| e.to_string())
+    });
     let args = Args::parse();
-    if let Err(e) = run(args) {
+    if let Err(e) = run(args, set_log_level) {
         eprintln!("sluiced: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+/// Changes the log level at run time (`iplex verbose`).
+type LogLevelSetter = Box<dyn Fn(u32) -> Result<(), String> + Send + Sync>;
+
+fn run(args: Args, set_log_level: LogLevelSetter) -> anyhow::Result<()> {
     let mut r = Config::load(&args.config)?;
     if args.check {
         println!("{}: ok", args.config.display());
@@ -97,6 +113,27 @@ fn run(args: Args) -> anyhow::Result<()> {
             Backing::NormalPages => "normal pages (no free hugepages; see README)",
         }
     );
+    // DPDK's EAL is process-wide: set it up once, before the first `dpdk` port.
+    let dpdk_devices: Vec<&str> = r
+        .cfg
+        .ports
+        .iter()
+        .filter_map(|p| match &p.kind {
+            sluice_port::PortKind::Dpdk(d) => Some(d.device.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !dpdk_devices.is_empty() {
+        let args = r
+            .cfg
+            .dpdk
+            .eal_args
+            .clone()
+            .unwrap_or_else(|| sluice_port::dpdk_default_eal_args(&dpdk_devices));
+        if let Err(e) = sluice_port::dpdk_init(&args) {
+            tracing::error!("{e}; the dpdk ports stay down, the other ports carry on");
+        }
+    }
     let mut rx_halves = Vec::new();
     let mut tx_halves = Vec::new();
     let mut ports = Vec::new();
@@ -120,6 +157,35 @@ fn run(args: Args) -> anyhow::Result<()> {
         tx_halves.push(p.tx);
     }
     region.set_num_ports(ports.len() as u16);
+    // Distributed mode and overlay ports (registering with ZooKeeper may block a few
+    // seconds; a host id live elsewhere stops sluiced here).
+    let cluster = {
+        let mut kinds: Vec<&'static str> = ports.iter().map(|p| p.kind).collect();
+        let names: Vec<String> = ports.iter().map(|p| p.name.clone()).collect();
+        let services = r
+            .cfg
+            .services
+            .iter()
+            .map(|s| (s.id, s.name.clone()))
+            .collect();
+        let c = sluiced::cluster::Cluster::start(
+            r.cfg.cluster.as_ref(),
+            &r.cfg.vxlan,
+            &r.cfg.ports,
+            &names,
+            services,
+            &mut rx_halves,
+            &mut kinds,
+        )?;
+        for (p, k) in ports.iter_mut().zip(kinds) {
+            p.kind = k;
+        }
+        c
+    };
+    let vf_plane = match &r.cfg.vfd {
+        Some(v) => Some(sluiced::vf::VfPlane::start(v, r.vf_pfs, ports.len())?),
+        None => None,
+    };
     for (id, (_, steps)) in r.chains.iter().enumerate() {
         region
             .chain(id as u16)
@@ -144,6 +210,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         tx_drops: dataplane::Drops::new(),
         ctl_drops: dataplane::Drops::new(),
         nf_alloc: AtomicU64::new(0),
+        cluster: cluster.clone(),
+        copies: AtomicU64::new(0),
+        vf: vf_plane.as_ref().map(|p| p.shared.clone()),
         ports,
         rx_enabled: AtomicBool::new(!m.wait_for_chains),
         rx_exhausted: AtomicBool::new(false),
@@ -178,6 +247,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         nf_conns: Mutex::new(Vec::new()),
         shutdown: AtomicBool::new(false),
         sh: sh.clone(),
+        vf: vf_plane,
+        set_log_level,
     });
 
     let listener = Arc::new(
@@ -257,10 +328,17 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut drained_checks = 0;
     let why = loop {
         std::thread::sleep(Duration::from_millis(50));
+        if let Some(c) = &cluster {
+            c.refresh();
+            c.sync_services(&sh);
+        }
         if Instant::now() >= next_stats {
             next_stats += interval;
             let reg = ctl.reg.lock().expect("lock");
             ctl.stats.tick(&sh, &reg);
+            if let Some(c) = &cluster {
+                c.publish_stats(&ctl.stats.snapshot(&sh, &reg).nfs, r.region.ring_size);
+            }
             if m.console {
                 let snap = ctl.stats.snapshot(&sh, &reg);
                 // On a terminal the table redraws in place; in a log it is appended.
@@ -289,11 +367,18 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     tracing::info!("stopping ({why})");
+    if let Some(c) = &cluster {
+        // Leave the cluster first, so the other hosts stop sending here.
+        c.stop();
+    }
     // Stop receiving and let what is in flight leave before the NFs go.
     sh.rx_enabled.store(false, Ordering::Relaxed);
     let deadline = Instant::now() + Duration::from_secs(1);
     while sh.in_flight() > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
+    }
+    if let Some(vf) = &ctl.vf {
+        vf.stop();
     }
     ctl.stop_all_nfs();
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -304,6 +389,8 @@ fn run(args: Args) -> anyhow::Result<()> {
     for w in workers {
         let _ = w.join();
     }
+    // The ports went with their threads: shut DPDK down (and remove its runtime files).
+    sluice_port::dpdk_cleanup();
     // What the TX thread passed on and the RX thread never took goes back to the pool.
     let mut left = [0u32; 256];
     loop {

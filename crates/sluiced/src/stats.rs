@@ -184,7 +184,9 @@ impl Stats {
             .collect();
         let pool_free = sh.free_buffers();
         let accounting = Accounting {
-            entered: ports.iter().map(|p| p.rx).sum::<u64>() + sh.nf_alloc.load(Ordering::Relaxed),
+            entered: ports.iter().map(|p| p.rx).sum::<u64>()
+                + sh.nf_alloc.load(Ordering::Relaxed)
+                + sh.copies.load(Ordering::Relaxed),
             left: ports.iter().map(|p| p.tx).sum(),
             dropped: drops.iter().sum(),
             in_flight: sh.region.slots().saturating_sub(pool_free) as u64,

@@ -1,0 +1,3 @@
+//! What the `sluice` and `iplex` binaries share.
+
+pub mod vf;

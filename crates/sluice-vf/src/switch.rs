@@ -134,9 +134,12 @@ fn strip_outer<B: FrameBuf>(buf: &mut B) {
 fn insert_outer<B: FrameBuf>(buf: &mut B, tpid: u16, tci: u16) {
     buf.push_head(4);
     let f = buf.frame_mut();
-    f.copy_within(4..16, 0);
-    f[12..14].copy_from_slice(&tpid.to_be_bytes());
-    f[14..16].copy_from_slice(&tci.to_be_bytes());
+    // Fixed-size copies through a local: plain moves, no memmove call.
+    let mut head = [0u8; 16];
+    head[..12].copy_from_slice(&f[4..16]);
+    head[12..14].copy_from_slice(&tpid.to_be_bytes());
+    head[14..16].copy_from_slice(&tci.to_be_bytes());
+    f[..16].copy_from_slice(&head);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -925,7 +928,9 @@ impl PfSwitch {
             self.counters.ports[0].add(Counter::Spoofed, 1);
             Dispatch::dropped(DropReason::Spoofed)
         };
-        if r.mac_anti_spoof && p.macs.lookup(&f[6..12]) != Some(vf) {
+        // Most frames carry the VF's default MAC: check it before the table.
+        if r.mac_anti_spoof && f[6..12] != p.default_macs[i] && p.macs.lookup(&f[6..12]) != Some(vf)
+        {
             return spoofed();
         }
         if r.insert {

@@ -932,8 +932,15 @@ impl VfPath {
         free: &mut Vec<u32>,
     ) {
         // SAFETY: the port just filled `s` for us.
-        let d =
-            self.switches[p].from_vf(vf, &mut unsafe { SlotFrame::of(&sh.region, s) }, None, now);
+        let mut frame = unsafe { SlotFrame::of(&sh.region, s) };
+        let d = self.switches[p].from_vf(vf, &mut frame, None, now);
+        if d.wire && d.vfs == 0 && d.mirror.is_none() {
+            // The common case: out of the uplink, nothing to copy.
+            frame.meta.action = ActionCode::Out as u8;
+            frame.meta.destination = self.shared.pfs[p].uplink;
+            tx.push(s);
+            return;
+        }
         if let Some(m) = d.mirror {
             self.mirror(sh, buf, p, m, s, tx);
         }

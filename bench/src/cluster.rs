@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sluice_cluster::testing::{zookeeper_available, Ensemble};
-use sluice_tests::cluster::{in_ns, wait_for, Net, NsDaemon};
+use sluice_tests::cluster::{in_ns, start_host, wait_for, ClusterView, Net};
 use sluice_tests::netns::{self, ip};
 use sluice_tests::{bin, NfProc, TestDir};
 
@@ -145,13 +145,13 @@ pub fn compare(secs: f64, runs: usize) -> Option<(Vec<f64>, Vec<f64>)> {
         }
         // Sluice: A has no NF for "fwd"; B runs it.
         let connect = zk.connect_string();
-        let a = NsDaemon::start(
+        let a = start_host(
             &dir,
             &ns_a,
             "a",
             &config(&connect, "a", &ul_a, "10.216.1.10", &src_in),
         );
-        let b = NsDaemon::start(
+        let b = start_host(
             &dir,
             &ns_b,
             "b",

@@ -4,14 +4,13 @@
 //! `ip netns exec`. Everything (processes, namespaces, links) goes when the guards drop, also
 //! when the test fails.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sluice_ctl::{ClusterInfo, Conn, Request, Response, StatsSnapshot};
+use sluice_ctl::{ClusterInfo, Request, Response};
 
 use crate::netns::{ip, Hosts};
-use crate::{bin, TestDir};
+use crate::{Daemon, TestDir};
 
 /// Runs `args` inside namespace `ns` and fails the test if it fails.
 pub fn in_ns(ns: &str, args: &[&str]) {
@@ -99,125 +98,27 @@ impl Net {
     }
 }
 
-/// A sluiced running inside a network namespace.
-pub struct NsDaemon {
-    child: Option<Child>,
-    /// Its control socket (reachable from any namespace: it is a file).
-    pub sock: PathBuf,
-    log: PathBuf,
+/// Start sluiced in host namespace `ns` (see [`Daemon::start_in`]).
+pub fn start_host(dir: &TestDir, ns: &str, name: &str, config: &str) -> Daemon {
+    Daemon::start_in(dir, Some(ns), name, config, "info")
 }
 
-impl NsDaemon {
-    /// Start sluiced in `ns` with `config` (`{socket}` is replaced); `name` names its files
-    /// in `dir`. Waits for the socket; panics with the log if it exits first.
-    pub fn start(dir: &TestDir, ns: &str, name: &str, config: &str) -> NsDaemon {
-        let d = NsDaemon::spawn(dir, ns, name, config);
-        let t0 = Instant::now();
-        let mut d = d;
-        while Conn::connect(&d.sock).is_err() {
-            if let Some(st) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("sluiced {name} exited ({st}) at start:\n{}", d.log());
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "sluiced {name} did not start:\n{}",
-                d.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
-    }
+/// Start sluiced in host namespace `ns` without waiting for it (a start expected to fail).
+pub fn spawn_host(dir: &TestDir, ns: &str, name: &str, config: &str) -> Daemon {
+    Daemon::spawn_in(dir, Some(ns), name, config, "info")
+}
 
-    /// Start it without waiting (for a start that is expected to fail).
-    pub fn spawn(dir: &TestDir, ns: &str, name: &str, config: &str) -> NsDaemon {
-        let sock = dir.path(&format!("{name}.sock"));
-        let _ = std::fs::remove_file(&sock);
-        let text = config.replace("{socket}", &sock.display().to_string());
-        let cfg = dir.path(&format!("{name}.toml"));
-        std::fs::write(&cfg, text).expect("write config");
-        let log = dir.path(&format!("{name}.log"));
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .arg(bin("sluiced"))
-            .args(["--config", &cfg.display().to_string(), "--no-console"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn sluiced");
-        NsDaemon {
-            child: Some(child),
-            sock,
-            log,
-        }
-    }
+/// The cluster view of a sluiced (`sluice cluster`).
+pub trait ClusterView {
+    /// Hosts, services, routes and tunnel peers as sluiced sees them.
+    fn cluster(&self) -> ClusterInfo;
+}
 
-    /// Waits up to `timeout` for it to exit; its status.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let t0 = Instant::now();
-        while t0.elapsed() < timeout {
-            if let Some(st) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                return Some(st);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    /// Its log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// One request.
-    pub fn call(&self, req: Request) -> Response {
-        let mut c = Conn::connect(&self.sock).expect("connect to sluiced");
-        c.call(&req, Duration::from_secs(10)).expect("call sluiced")
-    }
-
-    /// Statistics.
-    pub fn stats(&self) -> StatsSnapshot {
-        match self.call(Request::Stats) {
-            Response::Stats(s) => *s,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    /// The cluster view.
-    pub fn cluster(&self) -> ClusterInfo {
+impl ClusterView for Daemon {
+    fn cluster(&self) -> ClusterInfo {
         match self.call(Request::Cluster) {
             Response::Cluster(c) => *c,
             other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    /// SIGKILL (the process is sluiced itself: `ip netns exec` execs it).
-    pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for NsDaemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: kill on our own child's pid.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(5) {
-                if c.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
         }
     }
 }

@@ -81,38 +81,97 @@ impl Daemon {
 
     /// As `start`, with a log filter (benchmarks use "warn").
     pub fn start_with(dir: &TestDir, config: &str, log_filter: &str) -> Daemon {
-        let sock = dir.path("sluiced.sock");
+        Daemon::start_in(dir, None, "sluiced", config, log_filter)
+    }
+
+    /// Start sluiced inside network namespace `ns` (None: this one); `name` names its
+    /// config, socket and log in `dir`. Waits for the socket; panics with the log if sluiced
+    /// exits first.
+    pub fn start_in(
+        dir: &TestDir,
+        ns: Option<&str>,
+        name: &str,
+        config: &str,
+        log_filter: &str,
+    ) -> Daemon {
+        let mut d = Daemon::spawn_in(dir, ns, name, config, log_filter);
+        let t0 = Instant::now();
+        while Conn::connect(&d.sock).is_err() {
+            if let Some(st) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("sluiced {name} exited ({st}) at start:\n{}", d.log());
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "sluiced {name} did not start:\n{}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    /// As `start_in`, without waiting (for a start that is expected to fail). The socket
+    /// (a file) is reachable from every namespace.
+    pub fn spawn_in(
+        dir: &TestDir,
+        ns: Option<&str>,
+        name: &str,
+        config: &str,
+        log_filter: &str,
+    ) -> Daemon {
+        let sock = dir.path(&format!("{name}.sock"));
+        let _ = std::fs::remove_file(&sock);
         let text = config
             .replace("{socket}", &sock.display().to_string())
             .replace("{dir}", &dir.0.display().to_string());
-        let cfg = dir.path("sluiced.toml");
+        let cfg = dir.path(&format!("{name}.toml"));
         std::fs::write(&cfg, text).expect("write config");
-        let log = dir.path("sluiced.log");
-        let child = Command::new(bin("sluiced"))
+        let log = dir.path(&format!("{name}.log"));
+        // `ip netns exec` execs sluiced, so the child is sluiced itself.
+        let mut cmd = match ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(bin("sluiced"));
+                c
+            }
+            None => Command::new(bin("sluiced")),
+        };
+        let child = cmd
             .args(["--config", &cfg.display().to_string(), "--no-console"])
             .env("RUST_LOG", log_filter)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("spawn sluiced");
-        let mut d = Daemon {
+        Daemon {
             child: Some(child),
             sock,
             log,
-        };
+        }
+    }
+
+    /// Waits up to `timeout` for it to exit on its own; its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let t0 = Instant::now();
-        while Conn::connect(&d.sock).is_err() {
-            if let Some(st) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("sluiced exited ({st}) at start:\n{}", d.log());
+        while t0.elapsed() < timeout {
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                return Some(st);
             }
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "sluiced did not start:\n{}",
-                d.log()
-            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        d
+        None
+    }
+
+    /// SIGKILL it (a crash, as far as the rest of the system can tell).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     /// Process id.
@@ -336,6 +395,22 @@ pub fn port<'a>(s: &'a StatsSnapshot, name: &str) -> &'a sluice_ctl::PortInfo {
 /// Sum of a manager drop reason.
 pub fn manager_drop(s: &StatsSnapshot, reason: &str) -> u64 {
     s.manager_drops.get(reason).copied().unwrap_or(0)
+}
+
+/// Run `iplex ARGS` against `d`: its exit code and what it printed (stdout, then stderr).
+pub fn iplex(d: &Daemon, args: &[&str]) -> (i32, String) {
+    let out = Command::new(bin("iplex"))
+        .arg("--socket")
+        .arg(&d.sock)
+        .args(args)
+        .output()
+        .expect("run iplex");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
 }
 
 /// Standard `[manager]` section for tests: shared-core mode (CI has 2 cores), one data-plane

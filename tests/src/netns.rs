@@ -204,6 +204,20 @@ pub fn frames(n: usize, seed: u8) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Assert that `got` (captured, as hex) is `sent`, frame for frame and in order.
+pub fn assert_frames(got: &[String], sent: &[Vec<u8>], what: &str) {
+    assert_eq!(
+        got.len(),
+        sent.len(),
+        "{what}: got {} of {} frames",
+        got.len(),
+        sent.len()
+    );
+    for (i, (g, f)) in got.iter().zip(sent).enumerate() {
+        assert_eq!(*g, hex(f), "{what}: frame {i} changed on the way");
+    }
+}
+
 /// Lower-case hex of a frame.
 pub fn hex(f: &[u8]) -> String {
     f.iter().map(|b| format!("{b:02x}")).collect()

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sluice_cluster::testing::{zookeeper_available, Ensemble, SKIP_MESSAGE};
-use sluice_tests::cluster::{in_ns, wait_for, Net, NsDaemon};
+use sluice_tests::cluster::{in_ns, spawn_host, start_host, wait_for, ClusterView, Net};
 use sluice_tests::netns::{self, Capture, Hosts};
 use sluice_tests::*;
 
@@ -133,14 +133,14 @@ fn cluster_remote_routing_failover_and_zookeeper_outages() {
     let (ns_b, ul_b) = net.host(1, "10.213.0.11");
     let (ns_c, ul_c) = net.host(2, "10.213.0.12");
     let cfg_b = host_config(&connect, "b", &ul_b, "10.214.0.11", false, "");
-    let a = NsDaemon::start(
+    let a = start_host(
         &dir,
         &ns_a,
         "a",
         &host_config(&connect, "a", &ul_a, "10.214.0.10", true, ""),
     );
-    let mut b = NsDaemon::start(&dir, &ns_b, "b", &cfg_b);
-    let c = NsDaemon::start(
+    let mut b = start_host(&dir, &ns_b, "b", &cfg_b);
+    let c = start_host(
         &dir,
         &ns_c,
         "c",
@@ -291,7 +291,7 @@ fn cluster_remote_routing_failover_and_zookeeper_outages() {
     malformed_into(&b, &format!("{tag}1u"), &ia);
 
     // A second host claiming a live host id refuses to start, saying which.
-    let mut dup = NsDaemon::spawn(
+    let mut dup = spawn_host(
         &dir,
         &ns_c,
         "dup",
@@ -381,7 +381,7 @@ fn cluster_remote_routing_failover_and_zookeeper_outages() {
     );
 
     // B comes back with nothing done by hand: A sends to it again.
-    let b2 = NsDaemon::start(&dir, &ns_b, "b2", &cfg_b);
+    let b2 = start_host(&dir, &ns_b, "b2", &cfg_b);
     let _nf_b2 = NfSock(b2.sock.clone()).spawn(&dir, "nf-b2");
     wait_for(Duration::from_secs(20), "A to send to B again", || {
         peer_tx(&a.cluster(), "b") > last_tx + 50
@@ -402,7 +402,7 @@ fn cluster_remote_routing_failover_and_zookeeper_outages() {
 
 /// Sends malformed GPE + NSH frames (from A's tunnel address) to B through `ifname` and
 /// checks B counts each against peer a by reason and forwards none.
-fn malformed_into(b: &NsDaemon, ifname: &str, ia: &sluice_ctl::ClusterInfo) {
+fn malformed_into(b: &Daemon, ifname: &str, ia: &sluice_ctl::ClusterInfo) {
     use sluice_tunnel::{encap_gpe_nsh, Endpoint, Metadata, Nsh, Peer};
     let mac = |h: &str| -> [u8; 6] {
         let m = &ia.hosts.iter().find(|x| x.host_id == h).unwrap().mac;
@@ -561,7 +561,7 @@ fn vxlan_overlay_interoperates_with_the_kernel_vxlan_device() {
     );
     in_ns(&ns_k, &["ip", "link", "set", &kvx, "up"]);
 
-    let d = NsDaemon::start(
+    let d = start_host(
         &dir,
         &ns_s,
         "s",

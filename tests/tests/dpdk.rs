@@ -56,19 +56,6 @@ impl Drop for DpdkFiles {
     }
 }
 
-fn check(got: &[String], sent: &[Vec<u8>], what: &str) {
-    assert_eq!(
-        got.len(),
-        sent.len(),
-        "{what}: got {} of {} frames",
-        got.len(),
-        sent.len()
-    );
-    for (i, (g, f)) in got.iter().zip(sent).enumerate() {
-        assert_eq!(*g, netns::hex(f), "{what}: frame {i} changed on the way");
-    }
-}
-
 #[test]
 fn dpdk_af_packet_between_namespaces_through_sluiced() {
     let test = "dpdk_af_packet_between_namespaces_through_sluiced";
@@ -137,7 +124,7 @@ b = "drop"
     let sent = netns::frames(50, 0xd5);
     let capture = Capture::start(&ns_b, &inner_b, sent.len());
     netns::send(&ns_a, &inner_a, &sent);
-    check(
+    netns::assert_frames(
         &capture.frames(),
         &sent,
         "namespace A -> dpdk port a -> NF -> dpdk port b -> namespace B",

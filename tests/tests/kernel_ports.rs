@@ -8,19 +8,6 @@ use std::time::Duration;
 use sluice_tests::netns::{self, Capture, Hosts};
 use sluice_tests::*;
 
-fn check(got: &[String], sent: &[Vec<u8>], what: &str) {
-    assert_eq!(
-        got.len(),
-        sent.len(),
-        "{what}: got {} of {} frames",
-        got.len(),
-        sent.len()
-    );
-    for (i, (g, f)) in got.iter().zip(sent).enumerate() {
-        assert_eq!(*g, netns::hex(f), "{what}: frame {i} changed on the way");
-    }
-}
-
 #[test]
 fn af_packet_between_namespaces_through_sluiced() {
     between_namespaces(
@@ -87,7 +74,7 @@ a = "a-to-b"
     let sent = netns::frames(50, 0x5a);
     let capture = Capture::start(&ns_b, &inner_b, sent.len());
     netns::send(&ns_a, &inner_a, &sent);
-    check(
+    netns::assert_frames(
         &capture.frames(),
         &sent,
         "namespace A -> sluiced -> namespace B",
@@ -169,7 +156,7 @@ t = "tap-to-b"
     let sent = netns::frames(30, 0x3c);
     let capture = Capture::start("", &tap, sent.len());
     netns::send(&ns_a, &inner_a, &sent);
-    check(
+    netns::assert_frames(
         &capture.frames(),
         &sent,
         "namespace A -> sluiced -> TAP interface",
@@ -177,7 +164,7 @@ t = "tap-to-b"
     let back = netns::frames(30, 0xc3);
     let capture = Capture::start(&ns_b, &inner_b, back.len());
     netns::send("", &tap, &back);
-    check(
+    netns::assert_frames(
         &capture.frames(),
         &back,
         "TAP interface -> sluiced -> namespace B",

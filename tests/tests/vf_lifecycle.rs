@@ -45,22 +45,6 @@ enable_loopback = true
     )
 }
 
-/// Run `iplex ARGS` against `d`: (exit code, stdout + stderr).
-fn iplex(d: &Daemon, args: &[&str]) -> (i32, String) {
-    let out = Command::new(bin("iplex"))
-        .arg("--socket")
-        .arg(&d.sock)
-        .args(args)
-        .output()
-        .expect("run iplex");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(format!("{name}.json")), text).expect("write VF file");
 }

@@ -244,25 +244,17 @@ fn vf_json(v: &Vf, strip: bool, extra: &str) -> String {
     )
 }
 
-fn iplex(d: &Daemon, args: &[&str]) -> String {
-    let out = Command::new(bin("iplex"))
-        .arg("--socket")
-        .arg(&d.sock)
-        .args(args)
-        .output()
-        .expect("run iplex");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "iplex {args:?}: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
+/// `iplex ARGS`, which must succeed; what it printed.
+fn iplex_ok(d: &Daemon, args: &[&str]) -> String {
+    let (rc, out) = iplex(d, args);
+    assert_eq!(rc, 0, "iplex {args:?}: {out}");
+    out
 }
 
 /// Counters of VF `vfid` (or the PF with None) from `iplex --json show`.
 fn counters(d: &Daemon, vfid: Option<u8>) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_str(&iplex(d, &["--json", "show", "all"])).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&iplex_ok(d, &["--json", "show", "all"])).unwrap();
     v["rows"]
         .as_array()
         .unwrap()
@@ -360,7 +352,7 @@ link_speed_mbps = 100
         vf_json(&qinq, true, r#", "vlan_proto": "802.1ad""#),
     )
     .unwrap();
-    iplex(&d, &["add", "vf4"]);
+    iplex_ok(&d, &["add", "vf4"]);
 
     for strip in [false, true] {
         let pass = if strip { "strip on" } else { "strip off" };
@@ -372,14 +364,14 @@ link_speed_mbps = 100
             if strip {
                 // strip + insert needs one VLAN (VFd's stripT data files).
                 v2.vlans = vec![*v.vlans.last().unwrap()];
-                iplex(&d, &["delete", &format!("vf{}", v.vfid)]);
+                iplex_ok(&d, &["delete", &format!("vf{}", v.vfid)]);
             }
             std::fs::write(
                 cfg_dir.join(format!("vf{}.json", v.vfid)),
                 vf_json(&v2, strip, ""),
             )
             .unwrap();
-            iplex(&d, &["add", &format!("vf{}", v.vfid)]);
+            iplex_ok(&d, &["add", &format!("vf{}", v.vfid)]);
         }
         let valid = |v: &Vf| {
             if strip {
@@ -534,7 +526,7 @@ link_speed_mbps = 100
 
     // Mirroring: what VF0 receives is copied to VF2 as well.
     let (ns0, if0) = &vf_ns[0];
-    iplex(&d, &["mirror", "0", "0", "in", "2"]);
+    iplex_ok(&d, &["mirror", "0", "0", "in", "2"]);
     let r2 = Reflector::start(&vf_ns[2].0, &vf_ns[2].1, None);
     let r0 = Reflector::start(ns0, if0, Some(mac(0x10)));
     exchange(
@@ -549,10 +541,10 @@ link_speed_mbps = 100
         "the mirror copy reaches VF2"
     );
     assert!(counters(&d, Some(0))["mirrored"].as_u64().unwrap() >= 1);
-    iplex(&d, &["mirror", "0", "0", "off"]);
+    iplex_ok(&d, &["mirror", "0", "0", "off"]);
 
     // Rate limit: VF1 at 1 % of 100 Mbit/s = 125 000 bytes/s; the guest offers ~5 MB/s.
-    iplex(&d, &["delete", "vf1"]);
+    iplex_ok(&d, &["delete", "vf1"]);
     let v1 = Vf {
         vlans: vec![202],
         ..vfs[1]
@@ -562,7 +554,7 @@ link_speed_mbps = 100
         vf_json(&v1, true, r#", "rate": 0.01"#),
     )
     .unwrap();
-    iplex(&d, &["add", "vf1"]);
+    iplex_ok(&d, &["add", "vf1"]);
     let blast = frame(WIRE_MAC, mac(0x20), &[], 990, 1000);
     let mut sender = py(&vf_ns[1].0, BLAST_PY)
         .args([&vf_ns[1].1, &netns::hex(&blast), "3"])

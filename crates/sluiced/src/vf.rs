@@ -59,8 +59,10 @@ pub struct VfdSection {
     /// `[[vfd.pfs]]`: the PFs. Each table takes VFd's PF keys (`id`, `mtu`,
     /// `enable_loopback`, `promiscuous`, `vf_oversubscription`, `vfs_count`, `tclasses`,
     /// `bw_grps`, and `link_speed_mbps`, which VF rates are fractions of, default 10000)
-    /// plus `port` (required: the uplink port's name) and `vf_ports` (the port of each vfid,
-    /// in order; `vfs_count` defaults to its length).
+    /// plus, for a software PF, `port` (the uplink port's name) and `vf_ports` (the port of
+    /// each vfid, in order; `vfs_count` defaults to its length), or, for a real SR-IOV NIC,
+    /// `sriov` (the PF's interface name: VF files are applied to its VFs through rtnetlink,
+    /// and what the NIC cannot take is reported by `iplex add`).
     pub pfs: Vec<toml::Table>,
 }
 
@@ -80,10 +82,12 @@ impl Default for VfdSection {
 pub struct PfSetup {
     /// VFd's PF settings.
     pub config: PfConfig,
-    /// Port id of the uplink.
+    /// Port id of the uplink (software PFs).
     pub uplink: u16,
-    /// Port id of each vfid.
+    /// Port id of each vfid (software PFs; empty for SR-IOV PFs).
     pub vf_ports: Vec<u16>,
+    /// The PF netdev of an SR-IOV PF, whose VFs are the NIC's (`sriov` key).
+    pub sriov: Option<String>,
 }
 
 /// Check `[vfd]` against the ports (`port name → id`).
@@ -116,6 +120,29 @@ pub fn resolve(s: &VfdSection, port_ids: &BTreeMap<&str, u16>) -> Result<Vec<PfS
                 .copied()
                 .ok_or_else(|| format!("{at}: {key} = {name:?} is not in [[ports]]"))
         };
+        if let Some(v) = t.remove("sriov") {
+            let toml::Value::String(netdev) = v else {
+                return Err(format!("{at}: sriov must be the PF's interface name"));
+            };
+            if t.contains_key("port") || t.contains_key("vf_ports") {
+                return Err(format!(
+                    "{at}: an SR-IOV PF (sriov = {netdev:?}) has the NIC's VFs: remove port and \
+                     vf_ports"
+                ));
+            }
+            let json = serde_json::to_value(&t).map_err(|e| format!("{at}: {e}"))?;
+            let config = pf_config(&at, &json)?;
+            if !ids.insert(config.id.clone()) {
+                return Err(format!("{at}: duplicate PF id {:?}", config.id));
+            }
+            pfs.push(PfSetup {
+                config,
+                uplink: 0,
+                vf_ports: Vec::new(),
+                sriov: Some(netdev),
+            });
+            continue;
+        }
         let uplink = port_of(t.remove("port"), "port")?;
         let vf_ports = match t.remove("vf_ports") {
             Some(toml::Value::Array(a)) => a
@@ -156,12 +183,7 @@ pub fn resolve(s: &VfdSection, port_ids: &BTreeMap<&str, u16>) -> Result<Vec<PfS
             );
         }
         let json = serde_json::to_value(&t).map_err(|e| format!("{at}: {e}"))?;
-        let mut warnings = Vec::new();
-        let config = PfConfig::from_value("[vfd]", &at, &json, 9420, &mut warnings)
-            .map_err(|e| e.to_string())?;
-        for w in warnings {
-            tracing::warn!("{w}");
-        }
+        let config = pf_config(&at, &json)?;
         if !ids.insert(config.id.clone()) {
             return Err(format!("{at}: duplicate PF id {:?}", config.id));
         }
@@ -169,9 +191,21 @@ pub fn resolve(s: &VfdSection, port_ids: &BTreeMap<&str, u16>) -> Result<Vec<PfS
             config,
             uplink,
             vf_ports,
+            sriov: None,
         });
     }
     Ok(pfs)
+}
+
+/// VFd's PF keys of a `[[vfd.pfs]]` table (warnings logged).
+fn pf_config(at: &str, json: &serde_json::Value) -> Result<PfConfig, String> {
+    let mut warnings = Vec::new();
+    let config =
+        PfConfig::from_value("[vfd]", at, json, 9420, &mut warnings).map_err(|e| e.to_string())?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(config)
 }
 
 /// What a port is to the VF switch.
@@ -189,8 +223,10 @@ pub enum Role {
 pub struct PfLink {
     /// VFd id (PCI address or name).
     pub id: String,
-    /// Uplink port id.
+    /// Uplink port id (software PFs).
     pub uplink: u16,
+    /// The netdev of an SR-IOV PF: VF files are applied to the NIC through rtnetlink.
+    pub sriov: Option<String>,
     /// Port id of each vfid.
     pub vf_ports: Vec<u16>,
     /// The current policy (replaced on every add, delete and mirror change).
@@ -250,13 +286,16 @@ impl VfPlane {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                roles[p.uplink as usize] = Role::Pf(i as u8);
+                if p.sriov.is_none() {
+                    roles[p.uplink as usize] = Role::Pf(i as u8);
+                }
                 for (vf, &port) in p.vf_ports.iter().enumerate() {
                     roles[port as usize] = Role::Vf(i as u8, vf as u8);
                 }
                 PfLink {
                     id: p.config.id.clone(),
                     uplink: p.uplink,
+                    sriov: p.sriov.clone(),
                     vf_ports: p.vf_ports.clone(),
                     policy: ArcSwap::from_pointee(PfPolicy::build(&registry.pfs()[i])),
                     counters: PfShared::new(),
@@ -287,6 +326,61 @@ impl VfPlane {
         let policy = PfPolicy::build(&inner.registry.pfs()[pf]);
         self.shared.pfs[pf].policy.store(Arc::new(policy));
         self.shared.epoch.fetch_add(1, Ordering::Release);
+    }
+
+    /// Program VF `live_file` (just added to the registry) into SR-IOV PF `netdev` through
+    /// rtnetlink. Returns what the NIC cannot take (not applied); on a refusal the add is
+    /// undone as a failed add (the file becomes `NAME.json.error`) and the error returned.
+    fn apply_sriov(
+        &self,
+        inner: &mut Inner,
+        netdev: &str,
+        pf: usize,
+        live_file: &std::path::Path,
+    ) -> Result<Vec<String>, String> {
+        let speed = inner.registry.pfs()[pf].config.link_speed_mbps;
+        let applied = std::fs::read_to_string(live_file)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                serde_json::from_str::<sluice_sriov::VfFile>(&text).map_err(|e| e.to_string())
+            })
+            .and_then(|file| {
+                let opts = sluice_sriov::MapOptions {
+                    link_speed_mbps: sluice_sriov::link_speed_mbps(netdev).or(Some(speed)),
+                    ..Default::default()
+                };
+                sluice_sriov::map_vf_file(&file, &opts).map_err(|e| e.to_string())
+            })
+            .and_then(|m| {
+                sluice_sriov::apply(netdev, &m.settings)
+                    .map(|_| m)
+                    .map_err(|e| e.to_string())
+            });
+        match applied {
+            Ok(m) => Ok(m
+                .unsupported
+                .iter()
+                .map(|u| format!("not applied by the NIC: {}: {}", u.field, u.reason))
+                .collect()),
+            Err(e) => {
+                // Undo: out of the registry, and the file goes where a failed add leaves it.
+                let text = std::fs::read_to_string(live_file).unwrap_or_default();
+                if let Ok((cfg, _)) =
+                    sluice_vf::VfConfig::parse(&live_file.display().to_string(), &text)
+                {
+                    let file = inner.registry.pfs()[pf]
+                        .vf(cfg.vfid)
+                        .map(|v| v.file.clone())
+                        .unwrap_or_default();
+                    let _ = inner.registry.delete(&file, &cfg);
+                }
+                let name = live_file.file_name().unwrap_or_default().to_string_lossy();
+                let error = inner.lifecycle.config_dir().join(format!("{name}.error"));
+                let _ = std::fs::rename(live_file, &error);
+                let _ = std::fs::write(error.with_extension("error.reason"), format!("{e}\n"));
+                Err(e)
+            }
+        }
     }
 
     /// Run the stop callbacks (at shutdown, as VFd does).
@@ -322,6 +416,16 @@ impl VfPlane {
                             tracing::warn!("{w}");
                         }
                         let pf = inner.registry.pf_index(&a.pciid).expect("added to a PF");
+                        let mut notes = Vec::new();
+                        if let Some(netdev) = &self.shared.pfs[pf].sriov {
+                            match self.apply_sriov(inner, netdev, pf, &a.live_file) {
+                                Ok(n) => notes = n,
+                                Err(e) => {
+                                    tracing::warn!("VF add refused by the NIC: {resource}: {e}");
+                                    return err(format!("unable to add vf: {resource}: {e}"));
+                                }
+                            }
+                        }
                         self.publish(inner, pf);
                         let vf = inner.registry.pfs()[pf].vf(a.vfid).expect("just added");
                         if let (Some(cb), Some(owner)) = (&vf.config.start_cb, vf.owner) {
@@ -329,7 +433,10 @@ impl VfPlane {
                             tracing::debug!(?run, "start callback");
                         }
                         tracing::info!(file = %a.live_file.display(), pf = %a.pciid, vfid = a.vfid, "VF added");
-                        ok(format!("vf added successfully: {}", a.live_file.display()))
+                        let mut reply =
+                            ok(format!("vf added successfully: {}", a.live_file.display()));
+                        reply.msg.extend(notes);
+                        reply
                     }
                     Err(e) => {
                         tracing::warn!("VF add refused: {resource}: {e}");
@@ -416,6 +523,10 @@ impl VfPlane {
         let mut rows = Vec::new();
         for (i, pf) in self.shared.pfs.iter().enumerate() {
             if only.is_some_and(|o| o != i) {
+                continue;
+            }
+            if let Some(netdev) = &pf.sriov {
+                rows.extend(sriov_rows(i as u32, pf, netdev, pfs_only));
                 continue;
             }
             let port = &sh.ports[pf.uplink as usize];
@@ -593,6 +704,67 @@ fn row(
         spoofed: c.spoofed,
         mirrored: c.mirrored,
     }
+}
+
+/// `show` rows of an SR-IOV PF: the netdev's own counters (sysfs) and, per configured VF,
+/// what the NIC reports through rtnetlink (`IFLA_VF_STATS`).
+fn sriov_rows(n: u32, pf: &PfLink, netdev: &str, pfs_only: bool) -> Vec<VfRow> {
+    let sys = |f: &str| {
+        std::fs::read_to_string(format!("/sys/class/net/{netdev}/{f}"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    let stat = |f: &str| sys(&format!("statistics/{f}")).parse().unwrap_or(0);
+    let mut rows = vec![VfRow {
+        kind: "pf".into(),
+        id: n,
+        pciid: pf.id.clone(),
+        port: netdev.into(),
+        link: if sys("operstate") == "up" {
+            "UP"
+        } else {
+            "DOWN"
+        }
+        .into(),
+        speed: sys("speed").parse().unwrap_or(pf.speed),
+        rx_packets: stat("rx_packets"),
+        rx_bytes: stat("rx_bytes"),
+        rx_errors: stat("rx_errors"),
+        rx_dropped: stat("rx_dropped"),
+        tx_packets: stat("tx_packets"),
+        tx_bytes: stat("tx_bytes"),
+        tx_errors: stat("tx_errors"),
+        tx_dropped: stat("tx_dropped"),
+        ..VfRow::default()
+    }];
+    if pfs_only {
+        return rows;
+    }
+    let vfs = sluice_sriov::read_vfs(netdev).unwrap_or_default();
+    for vf in mask_iter(pf.policy.load().configured()) {
+        let info = vfs.iter().find(|v| v.vf == u32::from(vf));
+        let s = info.and_then(|v| v.stats).unwrap_or_default();
+        rows.push(VfRow {
+            kind: "vf".into(),
+            id: u32::from(vf),
+            pciid: pf.id.clone(),
+            port: netdev.into(),
+            link: match info.and_then(|v| v.link_state) {
+                Some(sluice_sriov::LinkState::Disable) => "DOWN",
+                Some(_) => "UP",
+                None => "DOWN",
+            }
+            .into(),
+            rx_packets: s.rx_packets,
+            rx_bytes: s.rx_bytes,
+            rx_dropped: s.rx_dropped.unwrap_or(0),
+            tx_packets: s.tx_packets,
+            tx_bytes: s.tx_bytes,
+            tx_dropped: s.tx_dropped.unwrap_or(0),
+            ..VfRow::default()
+        });
+    }
+    rows
 }
 
 /// VFd's `show` layout: the header, a row per PF then its VFs, a blank line after each PF

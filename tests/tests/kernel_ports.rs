@@ -90,6 +90,25 @@ a = "a-to-b"
         log.contains("port gone") && log.contains("does not exist"),
         "{log}"
     );
+
+    // The link of port b goes down at run time: the port shows down, what is sent to it
+    // counts as dropped (port_down), and traffic resumes when the link comes back.
+    let secs = Duration::from_secs(10);
+    netns::ip(&["link", "set", &vb, "down"]);
+    d.wait_until("port b down", secs, |s| port(s, "b").link == "down");
+    let before = manager_drop(&s, "port_down");
+    netns::send(&ns_a, &inner_a, &netns::frames(20, 0x11));
+    d.wait_until("20 port_down drops", secs, |s| {
+        manager_drop(s, "port_down") >= before + 20
+    });
+    netns::ip(&["link", "set", &vb, "up"]);
+    d.wait_until("port b up", secs, |s| port(s, "b").link == "up");
+    let again = netns::frames(10, 0x22);
+    let capture = Capture::start(&ns_b, &inner_b, again.len());
+    netns::send(&ns_a, &inner_a, &again);
+    netns::assert_frames(&capture.frames(), &again, "after the link came back");
+    let s = d.wait_until("at rest", secs, |s| s.accounting.in_flight == 0);
+    assert_conserved(&s);
     assert!(d.shutdown().success());
 }
 

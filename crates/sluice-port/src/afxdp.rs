@@ -767,6 +767,11 @@ impl RxPort for Queues {
             got += self.queues[q].rx_burst(region, &mut out[got..], now);
         }
         self.next = (self.next + 1) % n;
+        let held: u32 = self.queues.iter().map(|q| q.posted).sum();
+        self.queues[0]
+            .stats
+            .rx_held
+            .store(u64::from(held), Ordering::Relaxed);
         got
     }
 
@@ -1045,9 +1050,11 @@ impl TxPort for Sender {
         take
     }
 
-    fn flush(&mut self) {
+    fn flush(&mut self, region: &mut Buffers<'_>) {
         if self.pending() {
             self.kick();
         }
+        // Copy mode sends within the kick: take the buffers back now, not at the next burst.
+        self.reap(region);
     }
 }

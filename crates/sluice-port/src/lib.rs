@@ -61,8 +61,9 @@ pub trait TxPort: Send {
     /// eventually frees) the ones it took; the caller drops and frees the rest.
     fn tx_burst(&mut self, region: &mut Buffers<'_>, slots: &[u32]) -> usize;
 
-    /// Push out anything buffered (called when the data plane is idle and at shutdown).
-    fn flush(&mut self) {}
+    /// Push out anything buffered and free the buffers the device has finished sending
+    /// (called when the data plane is idle and at shutdown).
+    fn flush(&mut self, _region: &mut Buffers<'_>) {}
 }
 
 /// Counters of one port, shared between its halves and the stats reader.
@@ -84,6 +85,9 @@ pub struct PortStats {
     pub rx_errors: AtomicU64,
     /// Transmit I/O errors.
     pub tx_errors: AtomicU64,
+    /// Pool buffers the port holds to receive into (an AF_XDP fill ring): out of the pool,
+    /// but no packets, so packet accounting leaves them out of "in flight".
+    pub rx_held: AtomicU64,
     /// Link state (kernel-interface ports poll it every 100 ms while receiving; while it is
     /// down they transmit nothing, so the caller counts those frames as dropped).
     pub link_up: AtomicBool,

@@ -365,7 +365,14 @@ impl TxPort for Record {
         taken
     }
 
-    fn flush(&mut self) {
+    fn flush(&mut self, _region: &mut Buffers<'_>) {
+        self.flush_file();
+    }
+}
+
+impl Record {
+    /// Write out what the capture file's buffer holds.
+    fn flush_file(&mut self) {
         if self.failed {
             return;
         }
@@ -377,6 +384,6 @@ impl TxPort for Record {
 
 impl Drop for Record {
     fn drop(&mut self) {
-        self.flush();
+        self.flush_file();
     }
 }

@@ -468,7 +468,7 @@ fn pump(r: &Region, rx: &mut Port, tx: &mut Port) -> usize {
         total += n;
     }
     assert!(rxh.exhausted());
-    txh.flush();
+    txh.flush(&mut Buffers::direct(r));
     total
 }
 
@@ -550,7 +550,7 @@ fn pcap_loops_and_malformed_frames() {
     assert_eq!(pump(&r, &mut src, &mut dst), 20);
     assert_eq!(src.stats.rx_malformed.load(Ordering::Relaxed), 4);
     assert_eq!(src.stats.drops()["rx_malformed"], 4);
-    dst.tx.as_mut().unwrap().flush();
+    dst.tx.as_mut().unwrap().flush(&mut Buffers::direct(&r));
     let back = read_capture(&output);
     let twice: Vec<_> = frames.iter().chain(&frames).cloned().collect();
     assert_eq!(back, twice);

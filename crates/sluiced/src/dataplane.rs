@@ -125,9 +125,18 @@ impl Shared {
         self.region.pool_available() + self.exchange.ring().len() + cached as u32
     }
 
-    /// Buffers in flight (held by ports, rings or NFs).
+    /// Packets in flight: buffers out of the pool (on rings, in NFs, in ports' transmit
+    /// queues), less those ports hold empty to receive into (AF_XDP fill rings).
     pub fn in_flight(&self) -> u32 {
-        self.region.slots().saturating_sub(self.free_buffers())
+        let held: u64 = self
+            .ports
+            .iter()
+            .map(|p| p.stats.rx_held.load(Ordering::Relaxed))
+            .sum();
+        self.region
+            .slots()
+            .saturating_sub(self.free_buffers())
+            .saturating_sub(held as u32)
     }
 
     /// Sum of drops by reason over every counter set.
@@ -643,7 +652,7 @@ impl TxWorker {
 
     fn flush_ports(&mut self) {
         for p in self.ports.iter_mut().flatten() {
-            p.flush();
+            p.flush(&mut Buffers::cached(&self.sh.region, &mut self.pool));
         }
         self.idle_flushed = true;
     }

@@ -189,7 +189,7 @@ impl Stats {
                 + sh.copies.load(Ordering::Relaxed),
             left: ports.iter().map(|p| p.tx).sum(),
             dropped: drops.iter().sum(),
-            in_flight: sh.region.slots().saturating_sub(pool_free) as u64,
+            in_flight: sh.in_flight() as u64,
         };
         StatsSnapshot {
             uptime_s: self.start.elapsed().as_secs_f64(),

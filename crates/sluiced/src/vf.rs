@@ -120,7 +120,7 @@ pub fn resolve(s: &VfdSection, port_ids: &BTreeMap<&str, u16>) -> Result<Vec<PfS
                 .copied()
                 .ok_or_else(|| format!("{at}: {key} = {name:?} is not in [[ports]]"))
         };
-        if let Some(v) = t.remove("sriov") {
+        let (uplink, vf_ports, sriov) = if let Some(v) = t.remove("sriov") {
             let toml::Value::String(netdev) = v else {
                 return Err(format!("{at}: sriov must be the PF's interface name"));
             };
@@ -130,60 +130,56 @@ pub fn resolve(s: &VfdSection, port_ids: &BTreeMap<&str, u16>) -> Result<Vec<PfS
                      vf_ports"
                 ));
             }
-            let json = serde_json::to_value(&t).map_err(|e| format!("{at}: {e}"))?;
-            let config = pf_config(&at, &json)?;
-            if !ids.insert(config.id.clone()) {
-                return Err(format!("{at}: duplicate PF id {:?}", config.id));
-            }
-            pfs.push(PfSetup {
-                config,
-                uplink: 0,
-                vf_ports: Vec::new(),
-                sriov: Some(netdev),
-            });
-            continue;
-        }
-        let uplink = port_of(t.remove("port"), "port")?;
-        let vf_ports = match t.remove("vf_ports") {
-            Some(toml::Value::Array(a)) => a
-                .into_iter()
-                .enumerate()
-                .map(|(k, v)| port_of(Some(v), &format!("vf_ports[{k}]")))
-                .collect::<Result<Vec<_>, _>>()?,
-            Some(other) => {
-                return Err(format!(
-                    "{at}: vf_ports must be an array of port names, not {}",
-                    other.type_str()
-                ))
-            }
-            None => return Err(format!("{at}: vf_ports is required (one port per vfid)")),
-        };
-        if vf_ports.len() > 32 {
-            return Err(format!(
-                "{at}: {} vf_ports; a PF has at most 32 VFs",
-                vf_ports.len()
-            ));
-        }
-        for (k, &p) in std::iter::once(&uplink).chain(&vf_ports).enumerate() {
-            let role = if k == 0 {
-                format!("{at} port")
-            } else {
-                format!("{at} vf_ports[{}]", k - 1)
+            (0, Vec::new(), Some(netdev))
+        } else {
+            let uplink = port_of(t.remove("port"), "port")?;
+            let vf_ports = match t.remove("vf_ports") {
+                Some(toml::Value::Array(a)) => a
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, v)| port_of(Some(v), &format!("vf_ports[{k}]")))
+                    .collect::<Result<Vec<_>, _>>()?,
+                Some(other) => {
+                    return Err(format!(
+                        "{at}: vf_ports must be an array of port names, not {}",
+                        other.type_str()
+                    ))
+                }
+                None => return Err(format!("{at}: vf_ports is required (one port per vfid)")),
             };
-            if let Some(prev) = used.insert(p, role.clone()) {
+            if vf_ports.len() > 32 {
                 return Err(format!(
-                    "{role}: the port is already used as {prev}; a port has one role"
+                    "{at}: {} vf_ports; a PF has at most 32 VFs",
+                    vf_ports.len()
                 ));
             }
-        }
-        if !t.contains_key("vfs_count") {
-            t.insert(
-                "vfs_count".into(),
-                toml::Value::Integer(vf_ports.len() as i64),
-            );
-        }
+            for (k, &p) in std::iter::once(&uplink).chain(&vf_ports).enumerate() {
+                let role = if k == 0 {
+                    format!("{at} port")
+                } else {
+                    format!("{at} vf_ports[{}]", k - 1)
+                };
+                if let Some(prev) = used.insert(p, role.clone()) {
+                    return Err(format!(
+                        "{role}: the port is already used as {prev}; a port has one role"
+                    ));
+                }
+            }
+            if !t.contains_key("vfs_count") {
+                t.insert(
+                    "vfs_count".into(),
+                    toml::Value::Integer(vf_ports.len() as i64),
+                );
+            }
+            (uplink, vf_ports, None)
+        };
         let json = serde_json::to_value(&t).map_err(|e| format!("{at}: {e}"))?;
-        let config = pf_config(&at, &json)?;
+        let mut warnings = Vec::new();
+        let config = PfConfig::from_value("[vfd]", &at, &json, 9420, &mut warnings)
+            .map_err(|e| e.to_string())?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
         if !ids.insert(config.id.clone()) {
             return Err(format!("{at}: duplicate PF id {:?}", config.id));
         }
@@ -191,21 +187,10 @@ pub fn resolve(s: &VfdSection, port_ids: &BTreeMap<&str, u16>) -> Result<Vec<PfS
             config,
             uplink,
             vf_ports,
-            sriov: None,
+            sriov,
         });
     }
     Ok(pfs)
-}
-
-/// VFd's PF keys of a `[[vfd.pfs]]` table (warnings logged).
-fn pf_config(at: &str, json: &serde_json::Value) -> Result<PfConfig, String> {
-    let mut warnings = Vec::new();
-    let config =
-        PfConfig::from_value("[vfd]", at, json, 9420, &mut warnings).map_err(|e| e.to_string())?;
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
-    Ok(config)
 }
 
 /// What a port is to the VF switch.

@@ -1,8 +1,8 @@
 //! The cost of VF policy at data-plane speed: a generator port as a VF sending to a null
 //! uplink, with the full policy (MAC and VLAN anti-spoof, outer-tag insert, a rate limit
 //! that never binds) against the same VF with the policy off, and against no VF at all (the
-//! generator sent straight to the null port by a chain). Same sluiced settings, runs
-//! alternated.
+//! generator sent straight to the null port by a chain). The policy is switched at run time
+//! in one sluiced, windows alternated, so the machine's drifts hit both alike.
 
 use std::time::{Duration, Instant};
 
@@ -47,8 +47,10 @@ const FULL: &str = r#"{ "name": "bench", "pciid": "pf0", "vfid": 0, "vlans": [10
 const NONE: &str = r#"{ "name": "bench", "pciid": "pf0", "vfid": 0, "vlans": [10], "strip_stag": false,
     "allow_untagged": true, "macs": ["02:00:00:00:00:01"], "mac_anti_spoof": false }"#;
 
-/// Generator = VF 0 of a PF whose uplink is the null port, with VF file `vf`.
-fn through_vf(manager: &str, secs: f64, vf: &str) -> f64 {
+/// Generator = VF 0 of a PF whose uplink is the null port. The VF's file alternates between
+/// `NONE` and `FULL` at run time (iplex delete + add, same process, nothing restarted), `rounds`
+/// times each, `secs` per window: returns the rates (off, on).
+fn through_vf(manager: &str, secs: f64, rounds: usize) -> (Vec<f64>, Vec<f64>) {
     let dir = TestDir::new("bench-vf");
     let d = Daemon::start_with(
         &dir,
@@ -59,36 +61,65 @@ fn through_vf(manager: &str, secs: f64, vf: &str) -> f64 {
         ),
         "warn",
     );
-    std::fs::write(dir.path("vfd/vm0.json"), vf).expect("write VF file");
-    let r = d.call(Request::Vf {
-        action: "add".into(),
-        resource: "vm0".into(),
-        loglevel: None,
-    });
-    assert!(matches!(&r, Response::Vf(v) if v.ok), "iplex add: {r:?}");
-    let r = rate(&d, "up", secs);
+    let vf = |action: &str| {
+        let r = d.call(Request::Vf {
+            action: action.into(),
+            resource: "vm0".into(),
+            loglevel: None,
+        });
+        assert!(
+            matches!(&r, Response::Vf(v) if v.ok),
+            "iplex {action}: {r:?}"
+        );
+    };
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for i in 0..2 * rounds {
+        if i > 0 {
+            vf("delete");
+        }
+        let full = i % 2 == 1;
+        std::fs::write(dir.path("vfd/vm0.json"), if full { FULL } else { NONE })
+            .expect("write VF file");
+        vf("add");
+        let r = rate(&d, "up", secs);
+        if full {
+            on.push(r)
+        } else {
+            off.push(r)
+        }
+    }
     d.shutdown();
-    r
+    (off, on)
 }
 
 /// Print the figures: median (min-max) Mpps through a VF with the policy off and on, and a
 /// plain chain for the cost of switching itself.
 pub fn compare(manager: &str, secs: f64, runs: usize) {
-    let (mut c, mut off, mut on) = (Vec::new(), Vec::new(), Vec::new());
+    let mut c = Vec::new();
     for _ in 0..runs {
         c.push(chain(manager, secs));
-        off.push(through_vf(manager, secs, NONE));
-        on.push(through_vf(manager, secs, FULL));
     }
+    let (mut off, mut on) = through_vf(manager, secs, 2 * runs + 1);
     let med = |v: &mut Vec<f64>| {
         v.sort_by(|x, y| x.total_cmp(y));
         (v[v.len() / 2], v[0], v[v.len() - 1])
     };
     let (c, off, on) = (med(&mut c), med(&mut off), med(&mut on));
     let show = |r: (f64, f64, f64)| format!("{:.2} ({:.2}-{:.2})", r.0 / 1e6, r.1 / 1e6, r.2 / 1e6);
-    println!("no VF (chain to a null port):          {} Mpps", show(c));
-    println!("through a VF, policy off:              {} Mpps", show(off));
-    println!("through a VF, full policy on:          {} Mpps", show(on));
+    println!(
+        "no VF (chain to a null port), {runs} runs:        {} Mpps",
+        show(c)
+    );
+    println!(
+        "through a VF, policy off, {} windows:          {} Mpps",
+        2 * runs + 1,
+        show(off)
+    );
+    println!(
+        "through a VF, full policy on, {} windows:      {} Mpps",
+        2 * runs + 1,
+        show(on)
+    );
     println!(
         "policy cost: {:.1} % of the VF's throughput ({:.1} ns/packet); switching: {:.1} % vs no VF",
         100.0 * (1.0 - on.0 / off.0),

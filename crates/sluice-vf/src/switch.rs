@@ -928,16 +928,21 @@ impl PfSwitch {
             self.counters.ports[0].add(Counter::Spoofed, 1);
             Dispatch::dropped(DropReason::Spoofed)
         };
-        // Most frames carry the VF's default MAC: check it before the table.
-        if r.mac_anti_spoof && f[6..12] != p.default_macs[i] && p.macs.lookup(&f[6..12]) != Some(vf)
+        // Most frames carry the VF's default MAC: check it (one fixed-size compare) before
+        // the table.
+        if r.mac_anti_spoof
+            && <&[u8; 6]>::try_from(&f[6..12]).ok() != Some(&p.default_macs[i])
+            && p.macs.lookup(&f[6..12]) != Some(vf)
         {
             return spoofed();
         }
         if r.insert {
-            let vid = tx_vlan.map_or(r.default_vlan, |v| v & 0x0fff);
-            if !p.vlan_allowed(r.tpid, vid, bit) {
-                return spoofed();
-            }
+            // The VF's own first VLAN is listed by construction; a descriptor VLAN is checked.
+            let vid = match tx_vlan {
+                None => r.default_vlan,
+                Some(v) if p.vlan_allowed(r.tpid, v & 0x0fff, bit) => v & 0x0fff,
+                Some(_) => return spoofed(),
+            };
             if buf.headroom() < 4 {
                 c.add(Counter::TxErrors, 1);
                 return Dispatch::dropped(DropReason::NoHeadroom);

@@ -843,3 +843,46 @@ fn counters_sum_over_switches_on_threads() {
     assert_eq!(shared.pf_snapshot(), CounterSnapshot::default());
     assert!(shared.vf_snapshot(32).is_none());
 }
+
+/// Per-frame cost of the VF transmit policy, full against off, as sluice-bench's `vf` figure
+/// configures them (run: `cargo test -p sluice-vf --release -- --ignored --nocapture
+/// policy_cost`). Alternates the two, median of 7.
+#[test]
+#[ignore]
+fn policy_cost() {
+    use std::time::Instant;
+    let mut pf = PfConfig::new(PCI);
+    pf.link_speed_mbps = 1_000_000;
+    let full = json!({"strip_stag": true, "mac_anti_spoof": true, "rate": 1.0});
+    let off = json!({"strip_stag": false, "allow_untagged": true, "mac_anti_spoof": false});
+    let mut sws = [
+        switch_with(pf.clone(), &[vf(0, &[10], off)]),
+        switch_with(pf, &[vf(0, &[10], full)]),
+    ];
+    let f = frame(PEER, vf_mac(0), &[]);
+    let mut buf = vec![0u8; 256];
+    let n = 4_000_000u64;
+    let mut ns = [Vec::new(), Vec::new()];
+    for round in 0..14 {
+        let k = round % 2;
+        let sw = &mut sws[k];
+        let t = Instant::now();
+        let mut acc = 0u64;
+        for i in 0..n {
+            buf[64..64 + f.len()].copy_from_slice(&f);
+            let mut b = SliceFrame::new(&mut buf, 64, f.len()).unwrap();
+            acc += u64::from(sw.from_vf(0, &mut b, None, i / 32 * 1000).wire);
+        }
+        assert_eq!(acc, n);
+        ns[k].push(t.elapsed().as_nanos() as f64 / n as f64);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (o, u) = (med(&mut ns[0]), med(&mut ns[1]));
+    println!(
+        "vf->wire: policy off {o:.2} ns/frame, full {u:.2} ns/frame, policy {:.2} ns",
+        u - o
+    );
+}

@@ -23,7 +23,7 @@ use sluice_shm::{now_ns, owner, Buffers, Counter, Region, SlotMeta};
 use sluice_wire::flow_hash;
 
 use crate::config::AfPacketConfig;
-use crate::netdev::{self, config_err, sys_err, LinkPoll};
+use crate::netdev::{self, config_err, getsockopt, setsockopt, sys_err, LinkPoll};
 use crate::{Halves, PortError, PortStats, RxPort, TxPort};
 
 const MIN_FRAME: usize = 14;
@@ -88,24 +88,6 @@ struct TpacketStatsV3 {
     packets: u32,
     drops: u32,
     freeze_q_cnt: u32,
-}
-
-fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, opt: libc::c_int, v: &T) -> io::Result<()> {
-    // SAFETY: `v` points to a live `T` of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            opt,
-            v as *const T as *const libc::c_void,
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
 }
 
 fn packet_socket(port: &str) -> Result<OwnedFd, PortError> {
@@ -348,18 +330,8 @@ impl Ring {
     /// Add the kernel's drop count (ring full) to `rx_no_buffer`; reading resets it.
     fn kernel_drops(&self) {
         let mut st = TpacketStatsV3::default();
-        let mut len = std::mem::size_of::<TpacketStatsV3>() as libc::socklen_t;
-        // SAFETY: `st` is writable for `len` bytes.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                PACKET_STATISTICS,
-                &mut st as *mut TpacketStatsV3 as *mut libc::c_void,
-                &mut len,
-            )
-        };
-        if rc == 0 && st.drops > 0 {
+        let read = getsockopt(&self.fd, libc::SOL_PACKET, PACKET_STATISTICS, &mut st);
+        if read.is_ok() && st.drops > 0 {
             self.stats.rx_no_buffer.bump(u64::from(st.drops));
         }
     }

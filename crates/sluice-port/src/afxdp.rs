@@ -29,7 +29,7 @@ use sluice_shm::{now_ns, owner, Buffers, Counter, Region, SlotMeta, META_BYTES};
 use sluice_wire::flow_hash;
 
 use crate::config::{AfXdpConfig, XdpMode};
-use crate::netdev::{self, config_err, sys_err, LinkPoll};
+use crate::netdev::{self, config_err, getsockopt, setsockopt, sys_err, LinkPoll};
 use crate::{Halves, PortError, PortStats, RxPort, TxPort};
 
 const MIN_FRAME: usize = 14;
@@ -130,43 +130,6 @@ struct SockaddrXdp {
     ifindex: u32,
     queue_id: u32,
     shared_umem_fd: u32,
-}
-
-fn setsockopt<T>(fd: &OwnedFd, opt: libc::c_int, v: &T) -> io::Result<()> {
-    // SAFETY: `v` points to a live `T` of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            SOL_XDP,
-            opt,
-            v as *const T as *const libc::c_void,
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-fn getsockopt<T>(fd: &OwnedFd, opt: libc::c_int, v: &mut T) -> io::Result<()> {
-    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
-    // SAFETY: `v` is writable for `len` bytes.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            SOL_XDP,
-            opt,
-            v as *mut T as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
 }
 
 /// `bpf(cmd, attr)` returning a new fd.
@@ -648,7 +611,7 @@ fn open_socket(
         flags: XDP_UMEM_UNALIGNED_CHUNK_FLAG,
         tx_metadata_len: 0,
     };
-    setsockopt(&fd, XDP_UMEM_REG, &reg).map_err(|e| {
+    setsockopt(&fd, SOL_XDP, XDP_UMEM_REG, &reg).map_err(|e| {
         err(
             format!(
                 "cannot register the packet pool as UMEM ({} bytes; needs CAP_IPC_LOCK or a \
@@ -664,10 +627,11 @@ fn open_socket(
         XDP_RX_RING,
         XDP_TX_RING,
     ] {
-        setsockopt(&fd, opt, &n).map_err(|e| err("cannot size the AF_XDP rings".into(), e))?;
+        setsockopt(&fd, SOL_XDP, opt, &n)
+            .map_err(|e| err("cannot size the AF_XDP rings".into(), e))?;
     }
     let mut off = MmapOffsets::default();
-    getsockopt(&fd, XDP_MMAP_OFFSETS, &mut off)
+    getsockopt(&fd, SOL_XDP, XDP_MMAP_OFFSETS, &mut off)
         .map_err(|e| err("cannot read the AF_XDP ring offsets".into(), e))?;
     let map_err = |e| err("cannot map the AF_XDP rings".into(), e);
     let desc = std::mem::size_of::<XdpDesc>();
@@ -730,8 +694,8 @@ fn open_socket(
         ));
     }
     let mut opts = 0u32;
-    let zero_copy =
-        getsockopt(&fd, XDP_OPTIONS, &mut opts).is_ok() && opts & XDP_OPTIONS_ZEROCOPY != 0;
+    let zero_copy = getsockopt(&fd, SOL_XDP, XDP_OPTIONS, &mut opts).is_ok()
+        && opts & XDP_OPTIONS_ZEROCOPY != 0;
     Ok(Socket {
         fd,
         queue,

@@ -204,6 +204,53 @@ impl LinkPoll {
     }
 }
 
+/// `setsockopt(fd, level, opt, v)` with `v`'s size.
+pub(crate) fn setsockopt<T>(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+    v: &T,
+) -> io::Result<()> {
+    // SAFETY: `v` points to a live `T` of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            opt,
+            v as *const T as *const libc::c_void,
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `getsockopt(fd, level, opt)` into `v` (a plain-data `T`).
+pub(crate) fn getsockopt<T>(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+    v: &mut T,
+) -> io::Result<()> {
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `v` is writable for `len` bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            opt,
+            v as *mut T as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Join the interface's promiscuous membership on an `AF_PACKET` socket: the interface stays
 /// promiscuous while the socket is open, and the kernel drops the membership when it closes
 /// (also when the process dies), so nothing is left behind.
@@ -212,20 +259,7 @@ pub(crate) fn join_promiscuous(fd: &OwnedFd, ifindex: u32) -> io::Result<()> {
     let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };
     mr.mr_ifindex = ifindex as libc::c_int;
     mr.mr_type = libc::PACKET_MR_PROMISC as libc::c_ushort;
-    // SAFETY: `mr` is a live packet_mreq of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            libc::PACKET_ADD_MEMBERSHIP,
-            &mr as *const libc::packet_mreq as *const libc::c_void,
-            std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    setsockopt(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr)
 }
 
 /// An `AF_PACKET` socket that receives nothing (protocol 0) and only holds the interface

@@ -453,14 +453,7 @@ impl RxPort for Ring {
             bytes += full as u64;
             filled += 1;
         }
-        if filled < got {
-            region.free(&out[filled..got]);
-        }
-        if filled > 0 {
-            self.stats.rx_packets.bump(filled as u64);
-            self.stats.rx_bytes.bump(bytes);
-        }
-        filled
+        crate::finish_rx(region, &self.stats, out, got, filled, bytes)
     }
 
     fn provides_flow_hash(&self) -> bool {

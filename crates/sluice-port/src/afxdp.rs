@@ -62,6 +62,7 @@ const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_LINK_CREATE: libc::c_long = 28;
+const BPF_LINK_DETACH: libc::c_long = 34;
 const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 const BPF_PROG_TYPE_XDP: u32 = 6;
 const BPF_XDP: u32 = 37;
@@ -197,10 +198,27 @@ struct LinkCreateAttr {
 
 /// The XSKMAP, the program and its attachment; dropping it detaches the program.
 struct XdpProg {
-    _link: OwnedFd,
+    link: OwnedFd,
     _prog: OwnedFd,
     _map: OwnedFd,
     native: bool,
+}
+
+impl Drop for XdpProg {
+    /// Detach now: closing the link alone releases it from a kernel work queue a moment
+    /// later, and a port reopened at once would find the interface still busy.
+    fn drop(&mut self) {
+        let fd: [u32; 4] = [self.link.as_raw_fd() as u32, 0, 0, 0];
+        // SAFETY: the attr is `link_detach { link_fd }`, zero-padded, of the size passed.
+        unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_LINK_DETACH,
+                fd.as_ptr(),
+                std::mem::size_of_val(&fd) as libc::c_uint,
+            )
+        };
+    }
 }
 
 fn load_xdp(
@@ -322,7 +340,7 @@ fn load_xdp(
         },
     };
     Ok(XdpProg {
-        _link: link,
+        link,
         _prog: prog,
         _map: map,
         native,

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sluice_shm::{Buffers, Region};
+use sluice_shm::{Buffers, Counter, Region};
 
 mod afpacket;
 mod afxdp;
@@ -170,6 +170,26 @@ pub(crate) fn rx_meta(region: &Region, in_port: u16, len: u16) -> sluice_shm::Sl
     m.in_port = in_port;
     m.owner = sluice_shm::owner::MANAGER;
     m
+}
+
+/// The end of a receive burst: slots `out[filled..got]` were allocated but not filled (they
+/// go back to the pool); `filled` frames of `bytes` bytes were received. Returns `filled`.
+pub(crate) fn finish_rx(
+    region: &mut Buffers<'_>,
+    stats: &PortStats,
+    out: &[u32],
+    got: usize,
+    filled: usize,
+    bytes: u64,
+) -> usize {
+    if filled < got {
+        region.free(&out[filled..got]);
+    }
+    if filled > 0 {
+        stats.rx_packets.bump(filled as u64);
+        stats.rx_bytes.bump(bytes);
+    }
+    filled
 }
 
 /// The receive and transmit halves of a port, either of which may be absent.

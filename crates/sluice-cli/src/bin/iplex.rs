@@ -19,7 +19,7 @@ struct Cli {
     /// sluiced's control socket (default: $SLUICE_SOCKET, else /run/sluice/sluiced.sock).
     #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
-    /// Log level for this request (`verbose` sets it).
+    /// With `verbose`: the new log level, 0..=4 (other commands ignore it).
     #[arg(long, global = true, value_name = "VALUE")]
     loglevel: Option<u32>,
     /// Print the answer as structured JSON (with counters for `show`).

@@ -727,6 +727,21 @@ vx0 = "from-overlay"
         "{p:?}"
     );
     eprintln!("overlay peer counters: {p:?}");
+
+    // A frame that would exceed the underlay MTU once encapsulated (1480 + 50 > 1500) is
+    // dropped and counted as too_big, never cut.
+    let too_big = |d: &Daemon| {
+        let p = d.cluster().peers.remove(0);
+        (p.drops.get("too_big").copied().unwrap_or(0), p.tx_packets)
+    };
+    let (big_before, tx_before) = too_big(&d);
+    let mut big = netns::frames(1, 9).remove(0);
+    big.resize(1480, 0x5a);
+    netns::send("", &io, &[big]);
+    wait_for(Duration::from_secs(5), "a too_big drop", || {
+        too_big(&d).0 > big_before
+    });
+    assert_eq!(too_big(&d).1, tx_before, "the big frame was not sent");
     // Every frame is accounted for (ARP requests sluiced makes enter like NF allocations).
     std::thread::sleep(Duration::from_millis(300));
     assert_conserved(&d.stats());

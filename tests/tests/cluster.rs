@@ -15,6 +15,26 @@ use sluice_tests::*;
 
 const SESSION_MS: u64 = 2000;
 
+/// `fields` of every frame in capture `pcap`, comma-separated, a line per frame (IP
+/// checksums checked).
+fn tshark_fields(pcap: &std::path::Path, fields: &[&str]) -> String {
+    let mut c = Command::new("tshark");
+    c.args([
+        "-r",
+        pcap.to_str().unwrap(),
+        "-T",
+        "fields",
+        "-E",
+        "separator=,",
+    ])
+    .args(["-E", "occurrence=f", "-o", "ip.check_checksum:TRUE"]);
+    for f in fields {
+        c.args(["-e", f]);
+    }
+    let out = c.output().expect("tshark -r");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn tshark() -> bool {
     Command::new("tshark")
         .arg("-v")
@@ -221,40 +241,21 @@ fn cluster_remote_routing_failover_and_zookeeper_outages() {
             .status()
             .expect("tshark");
         assert!(st.success(), "tshark capture");
-        let out = Command::new("tshark")
-            .args([
-                "-r",
-                pcap.to_str().unwrap(),
-                "-T",
-                "fields",
-                "-E",
-                "separator=,",
-            ])
-            .args(["-E", "occurrence=f", "-o", "ip.check_checksum:TRUE"])
-            .args([
-                "-e",
+        let text = tshark_fields(
+            &pcap,
+            &[
                 "ip.src",
-                "-e",
                 "ip.dst",
-                "-e",
                 "udp.dstport",
-                "-e",
                 "ip.checksum.status",
-            ])
-            .args([
-                "-e",
                 "vxlan.next_proto",
-                "-e",
                 "nsh.spi",
-                "-e",
                 "nsh.si",
-                "-e",
                 "nsh.mdtype",
-            ])
-            .args(["-e", "nsh.ttl", "-e", "nsh.nextproto"])
-            .output()
-            .expect("tshark -r");
-        let text = String::from_utf8_lossy(&out.stdout);
+                "nsh.ttl",
+                "nsh.nextproto",
+            ],
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines.len(),
@@ -683,30 +684,16 @@ vx0 = "from-overlay"
     }
     if let Some(mut c) = cap_tshark {
         let _ = c.wait();
-        let out = Command::new("tshark")
-            .args([
-                "-r",
-                pcap.to_str().unwrap(),
-                "-T",
-                "fields",
-                "-E",
-                "separator=,",
-            ])
-            .args(["-E", "occurrence=f", "-o", "ip.check_checksum:TRUE"])
-            .args([
-                "-e",
+        let text = tshark_fields(
+            &pcap,
+            &[
                 "ip.src",
-                "-e",
                 "ip.dst",
-                "-e",
                 "udp.dstport",
-                "-e",
                 "vxlan.vni",
-            ])
-            .args(["-e", "ip.checksum.status"])
-            .output()
-            .expect("tshark -r");
-        let text = String::from_utf8_lossy(&out.stdout);
+                "ip.checksum.status",
+            ],
+        );
         assert!(!text.is_empty(), "no VXLAN frames captured");
         for l in text.lines() {
             assert_eq!(l, "10.215.0.1,10.215.0.2,4789,4242,1");

@@ -42,6 +42,21 @@ fn ours(f: &[u8]) -> bool {
     f.len() >= 14 && f[12..14] == netns::ETHERTYPE.to_be_bytes()
 }
 
+/// Receive `sent.len()` frames on `port` and check they are `sent`, in order; their slots.
+fn receive_all(r: &Region, port: &mut Port, sent: &[Vec<u8>]) -> Vec<u32> {
+    let slots = receive(r, port, sent.len());
+    assert_eq!(
+        slots.len(),
+        sent.len(),
+        "port {} received too few",
+        port.name
+    );
+    for (i, (&idx, s)) in slots.iter().zip(sent).enumerate() {
+        assert_eq!(&frame_of(r, idx), s, "frame {i} changed on receive");
+    }
+    slots
+}
+
 fn frame_of(r: &Region, idx: u32) -> Vec<u8> {
     // SAFETY: the test holds the slot; ports write data_off/len inside the data area.
     unsafe {
@@ -217,12 +232,7 @@ fn af_packet_forwards_between_namespaces() {
     let capture = Capture::start(&ns_b, &peer_b, sent.len());
     netns::send(&ns_a, &peer_a, &sent);
 
-    let slots = receive(&r, &mut pa, sent.len());
-    let got: Vec<Vec<u8>> = slots.iter().map(|&i| frame_of(&r, i)).collect();
-    assert_eq!(got.len(), sent.len(), "af-packet port A received too few");
-    for (i, (g, s)) in got.iter().zip(&sent).enumerate() {
-        assert_eq!(g, s, "frame {i} changed on receive");
-    }
+    let slots = receive_all(&r, &mut pa, &sent);
     for &i in &slots {
         // SAFETY: the test holds the slot.
         let m = unsafe { *r.meta(i) };
@@ -728,12 +738,7 @@ fn af_xdp_forwards_between_namespaces() {
     let capture = Capture::start(&ns_b, &peer_b, sent.len());
     netns::send(&ns_a, &peer_a, &sent);
 
-    let slots = receive(&r, &mut pa, sent.len());
-    let got: Vec<Vec<u8>> = slots.iter().map(|&i| frame_of(&r, i)).collect();
-    assert_eq!(got.len(), sent.len(), "af-xdp port A received too few");
-    for (i, (g, s)) in got.iter().zip(&sent).enumerate() {
-        assert_eq!(g, s, "frame {i} changed on receive");
-    }
+    let slots = receive_all(&r, &mut pa, &sent);
     for &i in &slots {
         // SAFETY: the test holds the slot.
         let m = unsafe { *r.meta(i) };
